@@ -1,0 +1,20 @@
+// Elementwise scale: out[i] = alpha * a[i].
+
+struct Params {
+  n: u32,
+  alpha: f32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i < p.n) {
+    out[i] = p.alpha * a[i];
+  }
+}

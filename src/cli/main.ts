@@ -1,0 +1,57 @@
+// The `vgrpo` command line: dispatches subcommands. Returns the process exit code.
+import { adapterLabel } from '../gpu/adapter.ts';
+import { GpuError } from '../gpu/errors.ts';
+import { createNodeGpu } from '../gpu/node.ts';
+
+const USAGE = `vgrpo: GRPO fine-tuning of Qwen-VL grounding models on WebGPU
+
+Usage:
+  vgrpo info [--json]     the WebGPU adapter in use: name, features, limits
+  vgrpo help              this text
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'info':
+        return await info(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(`vgrpo: unknown command '${cmd}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof GpuError) {
+      process.stderr.write(`vgrpo: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function info(args: string[]): Promise<number> {
+  const gpu = await createNodeGpu({ announce: false });
+  try {
+    const s = gpu.adapter;
+    if (args.includes('--json')) {
+      process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    } else {
+      const lines = [
+        `adapter:  ${adapterLabel(s)}`,
+        `vendor:   ${s.vendor} / ${s.architecture} / ${s.device}`,
+        `features: ${s.features.join(', ')}`,
+        ...Object.entries(s.limits).map(([k, v]) => `  ${k}: ${v}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}

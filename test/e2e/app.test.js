@@ -1,0 +1,154 @@
+// End-to-end test of the built app (dist/) in Debian's Chromium: with WebGPU on SwiftShader the adapter
+// panel shows the adapter, and without WebGPU the app explains how to get it. Run `npm run build` first.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const RESULTS = path.join(ROOT, 'test-results');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Flags every launch gets: no sandbox (we run as root), no network chatter. */
+const COMMON_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+/** WebGPU in headless Chromium on Linux: the unsafe flag plus the SwiftShader (CPU Vulkan) adapter. */
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+/**
+ * A host name that resolves to 127.0.0.1 but is not a secure context, so Chromium leaves navigator.gpu
+ * out entirely. (No command-line flag of this Chromium removes navigator.gpu: --disable-features=WebGPU
+ * and --disable-blink-features=WebGPU leave it in place.)
+ */
+const INSECURE_HOST = 'no-webgpu.test';
+
+const UI_TIMEOUT = 30_000;
+
+/** @type {import('vite').PreviewServer | undefined} */
+let server;
+let port = 0;
+
+before(async () => {
+  if (!existsSync(path.join(ROOT, 'dist', 'index.html'))) {
+    throw new Error('dist/index.html is missing: run `npm run build` before `npm run test:e2e`.');
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  server = await preview({
+    root: ROOT,
+    logLevel: 'warn',
+    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false, allowedHosts: [INSECURE_HOST] },
+  });
+  const address = server.httpServer.address();
+  assert.ok(address && typeof address === 'object', 'vite preview did not start listening');
+  port = address.port;
+});
+
+after(async () => {
+  await server?.close();
+});
+
+/**
+ * Launches Chromium with `args`, opens `url`, runs `fn(page)`, and always saves a screenshot to
+ * test-results/`shot` and closes the browser. Uncaught page errors fail the test.
+ * @param {string[]} args
+ * @param {string} url
+ * @param {string} shot
+ * @param {(page: import('playwright-core').Page) => Promise<void>} fn
+ */
+async function withPage(args, url, shot, fn) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...COMMON_ARGS, ...args],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    /** @type {string[]} */
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    try {
+      await page.goto(url);
+      assert.equal(await page.title(), 'vision-grpo');
+      await fn(page);
+      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+    } finally {
+      await page.screenshot({ path: path.join(RESULTS, shot), fullPage: true }).catch(() => {});
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Waits until the app has settled on either the adapter panel or the no-WebGPU page. */
+async function settled(page) {
+  await page
+    .locator('[data-testid="adapter-panel"], [data-testid="no-webgpu"]')
+    .first()
+    .waitFor({ timeout: UI_TIMEOUT });
+}
+
+test('shows the WebGPU adapter (SwiftShader)', { timeout: 60_000 }, async () => {
+  await withPage(WEBGPU_ARGS, `http://127.0.0.1:${port}/`, 'app-adapter.png', async (page) => {
+    await settled(page);
+    const noWebGpu = page.getByTestId('no-webgpu');
+    if (await noWebGpu.isVisible()) assert.fail(`expected an adapter, got: ${await noWebGpu.textContent()}`);
+
+    const label = ((await page.getByTestId('adapter-label').textContent()) ?? '').trim();
+    assert.ok(label.length > 0, 'the adapter label is empty');
+    assert.match(label, /swiftshader/i);
+
+    const features = page.getByTestId('adapter-features').locator('li');
+    assert.ok((await features.count()) > 0, 'the features list is empty');
+
+    const keyFeatures = page.getByTestId('key-features').locator('li');
+    assert.equal(await keyFeatures.count(), 3);
+    const keyText = (await page.getByTestId('key-features').textContent()) ?? '';
+    for (const f of ['shader-f16', 'subgroups', 'timestamp-query'])
+      assert.ok(keyText.includes(f), `${f} not listed`);
+
+    const limits = (await page.getByTestId('adapter-limits').textContent()) ?? '';
+    assert.match(limits, /maxStorageBufferBindingSize\s*\d+(\.\d+)? (B|KiB|MiB|GiB)/);
+    assert.match(limits, /maxComputeWorkgroupsPerDimension\s*\d[\d,]*/);
+  });
+});
+
+test('explains how to get WebGPU when no adapter is available', { timeout: 60_000 }, async () => {
+  // Without --enable-unsafe-webgpu, Chromium on Linux exposes navigator.gpu but requestAdapter() gives null.
+  await withPage([], `http://127.0.0.1:${port}/`, 'app-no-webgpu.png', async (page) => {
+    await settled(page);
+    const message = page.getByTestId('no-webgpu');
+    await message.waitFor({ timeout: UI_TIMEOUT });
+    const text = (await message.textContent()) ?? '';
+    assert.match(text, /WebGPU is not available/);
+    assert.match(text, /No WebGPU adapter is available/);
+    assert.doesNotMatch(text, /not a secure context/);
+    assert.match(text, /enable-unsafe-webgpu/);
+    assert.equal(await page.getByTestId('adapter-panel').count(), 0);
+  });
+});
+
+test('explains how to get WebGPU when navigator.gpu is missing', { timeout: 60_000 }, async () => {
+  // Even with the WebGPU flags, an insecure origin has no navigator.gpu.
+  const args = [...WEBGPU_ARGS, `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`];
+  await withPage(args, `http://${INSECURE_HOST}:${port}/`, 'app-no-navigator-gpu.png', async (page) => {
+    assert.equal(
+      await page.evaluate(() => 'gpu' in navigator),
+      false,
+      'navigator.gpu exists on an insecure origin',
+    );
+    await settled(page);
+    const text = (await page.getByTestId('no-webgpu').textContent()) ?? '';
+    assert.match(text, /does not expose WebGPU \(navigator\.gpu\)/);
+    assert.match(text, /not a secure context/);
+    assert.match(text, /enable-unsafe-webgpu/);
+  });
+});
