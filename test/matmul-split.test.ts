@@ -8,10 +8,16 @@ import { matmulRef } from './reference/matmul.ts';
 const gpu = setupGpu({ maxBindingSize: 4096 });
 
 describe('matmul over the binding limit', () => {
-  for (const transB of [true, false]) {
-    it(`splits B (transB=${transB}) and matches the reference`, async () => {
-      // B is 37 x 83 f32 = 12 KiB, three times the 4 KiB limit; A and C stay below it.
-      const [M, K, N] = transB ? [5, 37, 83] : [5, 83, 37];
+  // B is about 37 x 83 f32 = 12 KiB, three times the 4 KiB limit; A and C stay below it. The first
+  // pair of shapes takes the general kernel, the second the vec4 one.
+  const cases: [boolean, number, number, number][] = [
+    [true, 5, 37, 83],
+    [false, 5, 83, 37],
+    [true, 5, 40, 84],
+    [false, 5, 84, 40],
+  ];
+  for (const [transB, M, K, N] of cases) {
+    it(`splits B (transB=${transB}, ${M}x${K}x${N}) and matches the reference`, async () => {
       const a = randomArray(M * K, 20);
       const b = randomArray(K * N, 21);
       const bias = randomArray(N, 22);

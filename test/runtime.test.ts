@@ -8,7 +8,7 @@ import {
   ShaderCompileError,
   ShapeError,
 } from '../src/gpu/errors.ts';
-import { defineKernel } from '../src/gpu/kernel.ts';
+import { defineKernel, variantSource } from '../src/gpu/kernel.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { add } from '../src/gpu/ops/add.ts';
 import { matmul } from '../src/gpu/ops/matmul.ts';
@@ -234,13 +234,30 @@ describe('profiler', () => {
       scale(g, a, 2).dispose();
       await g.sync();
       const report = await g.profiler!.report();
-      const mm = report.find((r) => r.kernel === 'matmul');
+      const mm = report.find((r) => r.kernel.startsWith('matmul'));
       expect(mm?.calls).toBe(3);
       expect(mm?.totalMs).toBeGreaterThan(0);
       expect(report.find((r) => r.kernel === 'scale')?.calls).toBe(1);
       a.dispose();
     } finally {
       g.destroy();
+    }
+  });
+});
+
+describe('kernel sources', () => {
+  it('moves enable directives in front of the prelude and keeps line numbers', () => {
+    const code = '// header\nenable subgroups;\nstruct P { n: u32 }\n';
+    for (const f16 of [false, true]) {
+      const { source, headLines } = variantSource(code, f16);
+      const lines = source.split('\n');
+      expect(lines.slice(0, headLines).filter((l) => l.startsWith('enable'))).toEqual(
+        f16 ? ['enable f16;', 'enable subgroups;'] : ['enable subgroups;'],
+      );
+      expect(lines[headLines - 1]).toBe(`alias WT = ${f16 ? 'f16' : 'f32'};`);
+      // Line 3 of the file is line 3 after the head.
+      expect(lines[headLines + 2]).toBe('struct P { n: u32 }');
+      expect(lines[headLines + 1]).toBe('');
     }
   });
 });

@@ -27,6 +27,9 @@ export interface AdapterSummary {
   isFallback: boolean;
   features: string[];
   limits: Record<string, number>;
+  /** Subgroup sizes the adapter may use (0 when it does not say). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
 }
 
 export function summariseAdapter(adapter: GPUAdapter): AdapterSummary {
@@ -35,7 +38,12 @@ export function summariseAdapter(adapter: GPUAdapter): AdapterSummary {
   for (const name of RAISED_LIMITS) limits[name] = adapter.limits[name];
   limits.minStorageBufferOffsetAlignment = adapter.limits.minStorageBufferOffsetAlignment;
   limits.minUniformBufferOffsetAlignment = adapter.limits.minUniformBufferOffsetAlignment;
-  const infoFallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const extra = info as GPUAdapterInfo & {
+    isFallbackAdapter?: boolean;
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+  };
+  const infoFallback = extra.isFallbackAdapter;
   return {
     vendor: info.vendor,
     architecture: info.architecture,
@@ -44,6 +52,8 @@ export function summariseAdapter(adapter: GPUAdapter): AdapterSummary {
     isFallback: infoFallback ?? info.architecture === 'software',
     features: [...adapter.features].map(String).sort(),
     limits,
+    subgroupMinSize: extra.subgroupMinSize ?? 0,
+    subgroupMaxSize: extra.subgroupMaxSize ?? 0,
   };
 }
 

@@ -23,9 +23,25 @@ export interface Variant {
   overrides?: Overrides;
 }
 
-/** Text put in front of every kernel: the weight-type alias, and `enable f16;` for the f16 variant. */
-export function prelude(f16: boolean): string {
-  return f16 ? 'enable f16;\nalias WT = f16;\n' : 'alias WT = f32;\n';
+const ENABLE = /^\s*enable\s+[\w\s,]+;\s*$/;
+
+/**
+ * The source compiled for a variant: the kernel's own `enable` directives (blanked in place, so line
+ * numbers stay those of the file) and `enable f16;` for the f16 variant go first, then the weight-type
+ * alias, then the kernel. Returns the number of lines put in front.
+ */
+export function variantSource(code: string, f16: boolean): { source: string; headLines: number } {
+  const enables = new Set<string>(f16 ? ['enable f16;'] : []);
+  const body = code
+    .split('\n')
+    .map((line) => {
+      if (!ENABLE.test(line)) return line;
+      enables.add(line.trim());
+      return '';
+    })
+    .join('\n');
+  const head = [...enables, `alias WT = ${f16 ? 'f16' : 'f32'};`];
+  return { source: `${head.join('\n')}\n${body}`, headLines: head.length };
 }
 
 interface ModuleEntry {
@@ -105,9 +121,8 @@ export class KernelCache {
     const key = `${kernel.name}|${f16 ? 'f16' : 'f32'}`;
     const hit = this.modules.get(key);
     if (hit) return hit;
-    const head = prelude(f16);
-    const headLines = head.split('\n').length - 1;
-    const module = this.device.createShaderModule({ label: kernel.file, code: head + kernel.code });
+    const { source, headLines } = variantSource(kernel.code, f16);
+    const module = this.device.createShaderModule({ label: kernel.file, code: source });
     const compiled = module.getCompilationInfo().then((info) => {
       const first = info.messages.find((m) => m.type === 'error');
       if (!first) return undefined;

@@ -2,6 +2,8 @@
 // splits a B operand (the weight) larger than the device's storage-binding limit into pieces; `matmul`
 // is the shape-checked front end for whole tensors.
 import code from '../../../kernels/matmul.wgsl?raw';
+import sgCode from '../../../kernels/matmul_sg.wgsl?raw';
+import vec4Code from '../../../kernels/matmul_vec4.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
@@ -9,6 +11,15 @@ import { Params } from '../params.ts';
 import { DTYPE_BYTES, type Tensor } from '../tensor.ts';
 
 export const matmulKernel = defineKernel('matmul', code);
+export const matmulVec4Kernel = defineKernel('matmul_vec4', vec4Code);
+export const matmulSgKernel = defineKernel('matmul_sg', sgCode);
+
+/**
+ * Which kernel runs a gemm: `subgroup` (matmul_sg.wgsl) on CPU adapters with subgroups of at least 8
+ * lanes, where per-invocation loads dominate; otherwise `vec4` (matmul_vec4.wgsl) when the operands are
+ * aligned, and `general` (matmul.wgsl) for the rest.
+ */
+export type MatmulPath = 'auto' | 'general' | 'vec4' | 'subgroup';
 
 const WG = 8;
 const TILE = 4;
@@ -40,9 +51,16 @@ export interface Gemm {
   alpha?: number;
   /** C += result instead of C = result. */
   accumulate?: boolean;
+  /** Force a kernel (tests, benchmarks); default 'auto'. */
+  path?: MatmulPath;
 }
 
 type Resolved = Required<Omit<Gemm, 'bias'>> & { bias: Tensor | undefined };
+
+/** Whether this adapter gets the subgroup kernel. */
+export function prefersSubgroupMatmul(gpu: Gpu): boolean {
+  return gpu.adapter.isFallback && gpu.hasSubgroups && gpu.adapter.subgroupMinSize >= 8;
+}
 
 /** Records the dispatches of one gemm. */
 export function gemm(gpu: Gpu, g: Gemm): void {
@@ -62,6 +80,7 @@ export function gemm(gpu: Gpu, g: Gemm): void {
     strideC: g.M * g.N,
     alpha: 1,
     accumulate: false,
+    path: 'auto',
     ...(Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined)) as Gemm),
     bias: g.bias,
   };
@@ -98,6 +117,16 @@ export function gemm(gpu: Gpu, g: Gemm): void {
   }
 }
 
+/** Whether the operands meet matmul_vec4.wgsl's alignment rules. */
+export function vec4Aligned(r: Omit<Resolved, 'a' | 'b' | 'c' | 'bias' | 'path'>): boolean {
+  const four = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  return (
+    four(r.K, r.lda, r.ldb, r.offA, r.offB, r.strideA, r.strideB) &&
+    (r.transB || r.N % 4 === 0) &&
+    (!r.transA || r.M % 4 === 0)
+  );
+}
+
 function record(gpu: Gpu, r: Resolved, bRange: { offset: number; size: number }): void {
   const params = new Params()
     .u32(r.M)
@@ -114,21 +143,36 @@ function record(gpu: Gpu, r: Resolved, bRange: { offset: number; size: number })
     .u32(r.strideA)
     .u32(r.strideB)
     .u32(r.strideC);
-  gpu.dispatch({
-    kernel: matmulKernel,
-    variant: {
-      f16: r.b.dtype === 'f16',
-      overrides: {
-        TRANS_A: r.transA,
-        TRANS_B: r.transB,
-        HAS_BIAS: r.bias !== undefined,
-        ACCUMULATE: r.accumulate,
-        WG_X: WG,
-        WG_Y: WG,
-      },
-    },
+  let path = r.path;
+  if (path === 'auto') path = prefersSubgroupMatmul(gpu) ? 'subgroup' : vec4Aligned(r) ? 'vec4' : 'general';
+  if (path === 'vec4' && !vec4Aligned(r))
+    throw new ShapeError('matmul: operands are not aligned for the vec4 kernel');
+  const overrides = {
+    TRANS_A: r.transA,
+    TRANS_B: r.transB,
+    HAS_BIAS: r.bias !== undefined,
+    ACCUMULATE: r.accumulate,
+  };
+  const common = {
     params: params.bytes(),
     bindings: [r.a, { tensor: r.b, ...bRange }, r.bias ?? gpu.dummy, r.c],
+  };
+  const f16 = r.b.dtype === 'f16';
+  if (path === 'subgroup') {
+    // Row blocks of 8 per invocation: fewer for short matrices (decoding), so no block is mostly padding.
+    const rb = Math.min(4, Math.ceil(r.M / 8));
+    gpu.dispatch({
+      kernel: matmulSgKernel,
+      variant: { f16, overrides: { ...overrides, RB: rb } },
+      ...common,
+      workgroups: [Math.ceil(r.N / 32), Math.ceil(r.M / (8 * rb)), r.batch],
+    });
+    return;
+  }
+  gpu.dispatch({
+    kernel: path === 'vec4' ? matmulVec4Kernel : matmulKernel,
+    variant: { f16, overrides: { ...overrides, WG_X: WG, WG_Y: WG } },
+    ...common,
     workgroups: [Math.ceil(r.N / TILE / WG), Math.ceil(r.M / TILE / WG), r.batch],
   });
 }

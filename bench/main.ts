@@ -1,0 +1,40 @@
+// `npm run bench -- [--out FILE.json] [--only REGEX] [--runs N]`: runs the benchmarks in one process on
+// one adapter and writes their JSON (default bench-results/bench.json).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { adapterLabel } from '../src/gpu/adapter.ts';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import { benchMatmul } from './matmul.ts';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const out = arg('--out') ?? 'bench-results/bench.json';
+const only = arg('--only');
+const runs = Math.max(5, Number(arg('--runs') ?? 5));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const gpu = await createNodeGpu();
+try {
+  log(`matmul (median of ${runs} runs after 2 warm-up runs):`);
+  const results = await benchMatmul(gpu, { runs, only: only ? new RegExp(only) : undefined }, log);
+  const report = {
+    adapter: adapterLabel(gpu.adapter),
+    adapter_info: {
+      vendor: gpu.adapter.vendor,
+      architecture: gpu.adapter.architecture,
+      device: gpu.adapter.device,
+    },
+    date: new Date().toISOString(),
+    node: process.version,
+    runs,
+    results,
+  };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  log(`wrote ${out}`);
+} finally {
+  gpu.destroy();
+}
