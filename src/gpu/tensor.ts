@@ -13,7 +13,8 @@ export interface TensorOwner {
 
 export class Tensor {
   readonly size: number;
-  private disposed = false;
+  /** References held: the creator's, plus one per retain(). The buffer is released at zero. */
+  private refs = 1;
 
   constructor(
     readonly owner: TensorOwner,
@@ -35,13 +36,20 @@ export class Tensor {
   }
 
   get isDisposed(): boolean {
-    return this.disposed;
+    return this.refs === 0;
   }
 
+  /** Adds a reference (the autograd tape keeps saved activations this way); each needs a dispose(). */
+  retain(): this {
+    if (this.refs === 0) throw new Error(`retain() of a disposed tensor [${this.shape}]`);
+    this.refs++;
+    return this;
+  }
+
+  /** Drops one reference; the buffer returns to the pool when none is left. Extra calls are no-ops. */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.owner.releaseTensor(this);
+    if (this.refs === 0) return;
+    if (--this.refs === 0) this.owner.releaseTensor(this);
   }
 }
 

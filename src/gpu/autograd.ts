@@ -1,0 +1,227 @@
+// Reverse-mode autodiff over GPU tensors. While a Tape is active on a Gpu, every op whose inputs include
+// a tensor that needs a gradient records a backward rule; `backward` walks the records in reverse and
+// returns the gradients of the trainable leaves. Trainable flags live with the tensors (markTrainable),
+// so a frozen tensor (a LoRA base weight, the reference policy) never gets a gradient computed.
+// Saved activations are retained by the tape and released when it is disposed; `checkpoint` trades
+// them for recomputation at block granularity.
+import type { Gpu } from './context.ts';
+import { GpuError } from './errors.ts';
+import type { Tensor } from './tensor.ts';
+
+const trainable = new WeakSet<Tensor>();
+
+/** Marks leaf tensors whose gradients the tape reports (parameters, LoRA adapters). */
+export function markTrainable<T extends Tensor>(t: T, on = true): T {
+  if (on) trainable.add(t);
+  else trainable.delete(t);
+  return t;
+}
+
+export function isTrainable(t: Tensor): boolean {
+  return trainable.has(t);
+}
+
+/**
+ * One op's backward rule: given the gradients of its outputs (undefined where none flowed), returns the
+ * gradients of its inputs; `needs[i]` says whether input i wants one (return undefined where it does not).
+ * Returned tensors belong to the tape from then on.
+ */
+export type BackwardRule = (gradOutputs: (Tensor | undefined)[], needs: boolean[]) => (Tensor | undefined)[];
+
+interface Node {
+  inputs: (Tensor | undefined)[];
+  outputs: Tensor[];
+  needs: boolean[];
+  backward: BackwardRule;
+  saved: Tensor[];
+}
+
+const tapes = new WeakMap<Gpu, Tape>();
+
+/** The tape recording on this Gpu, if any. */
+export function activeTape(gpu: Gpu): Tape | undefined {
+  return tapes.get(gpu);
+}
+
+/** Runs `fn` without recording (generation, reference-policy passes, recomputed forwards). */
+export function noGrad<T>(gpu: Gpu, fn: () => T): T {
+  const tape = tapes.get(gpu);
+  tapes.delete(gpu);
+  try {
+    return fn();
+  } finally {
+    if (tape) tapes.set(gpu, tape);
+  }
+}
+
+/** Whether an op on these inputs must record itself. */
+export function needsGrad(gpu: Gpu, ...inputs: (Tensor | undefined)[]): boolean {
+  const tape = tapes.get(gpu);
+  return tape !== undefined && inputs.some((t) => t !== undefined && tape.tracks(t));
+}
+
+/**
+ * Called by an op after its forward: records the backward rule if any input needs a gradient. `saved`
+ * are the tensors the rule reads (inputs, outputs or intermediates); the tape keeps them alive.
+ */
+export function record(
+  gpu: Gpu,
+  inputs: (Tensor | undefined)[],
+  outputs: Tensor[],
+  saved: Tensor[],
+  backward: BackwardRule,
+): void {
+  const tape = tapes.get(gpu);
+  if (!tape) return;
+  const needs = inputs.map((t) => t !== undefined && tape.tracks(t));
+  if (!needs.some(Boolean)) return;
+  tape.push({ inputs, outputs, needs, backward, saved });
+}
+
+export class Tape {
+  private readonly nodes: Node[] = [];
+  /** Non-leaf tensors produced by recorded ops. */
+  private readonly produced = new WeakSet<Tensor>();
+  /** Leaves this tape reports besides the trainable ones. */
+  private readonly watched = new WeakSet<Tensor>();
+  private disposed = false;
+
+  constructor(readonly gpu: Gpu) {}
+
+  /** Makes this tape record the ops `fn` runs on its Gpu. */
+  run<T>(fn: () => T): T {
+    if (this.disposed) throw new GpuError('this tape was disposed');
+    const outer = tapes.get(this.gpu);
+    tapes.set(this.gpu, this);
+    try {
+      return fn();
+    } finally {
+      if (outer) tapes.set(this.gpu, outer);
+      else tapes.delete(this.gpu);
+    }
+  }
+
+  tracks(t: Tensor): boolean {
+    return trainable.has(t) || this.watched.has(t) || this.produced.has(t);
+  }
+
+  /** Reports the gradient of `t` as if it were trainable, for this tape only. */
+  watch(t: Tensor): void {
+    this.watched.add(t);
+  }
+
+  push(node: Node): void {
+    for (const t of node.saved) t.retain();
+    for (const t of node.outputs) this.produced.add(t);
+    this.nodes.push(node);
+  }
+
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  /**
+   * Back-propagates `seed` (default: ones, for a scalar loss) from `output` and returns the gradient of
+   * every trainable leaf reached. The caller owns the returned tensors; intermediate gradients are freed
+   * as soon as they are consumed. The records stay until dispose(), so backward can be called once.
+   */
+  backward(output: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
+    const gpu = this.gpu;
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(output, seed ? seed.retain() : gpu.tensor(new Float32Array(output.size).fill(1), output.shape));
+    const leaves = new Map<Tensor, Tensor>();
+    noGrad(gpu, () => {
+      for (let i = this.nodes.length - 1; i >= 0; i--) {
+        const node = this.nodes[i]!;
+        const gOut = node.outputs.map((t) => grads.get(t));
+        if (gOut.every((g) => g === undefined)) continue;
+        const gIn = node.backward(gOut, node.needs);
+        for (const t of node.outputs) grads.delete(t);
+        for (const g of gOut) g?.dispose();
+        node.inputs.forEach((t, j) => {
+          const g = gIn[j];
+          if (!g) return;
+          if (!t || !node.needs[j]) {
+            g.dispose();
+            return;
+          }
+          const leaf = (trainable.has(t) || this.watched.has(t)) && !this.produced.has(t);
+          const into = leaf ? leaves : grads;
+          accumulate(gpu, into, t, g);
+        });
+      }
+    });
+    for (const g of grads.values()) g.dispose();
+    return leaves;
+  }
+
+  /** Releases every saved tensor. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const n of this.nodes) for (const t of n.saved) t.dispose();
+    this.nodes.length = 0;
+  }
+}
+
+function accumulate(gpu: Gpu, map: Map<Tensor, Tensor>, key: Tensor, g: Tensor): void {
+  const prev = map.get(key);
+  if (!prev) {
+    map.set(key, g);
+    return;
+  }
+  addInto(gpu, prev, g);
+  g.dispose();
+}
+
+/** dst += src; the elementwise kernel is registered by src/gpu/ops/axpy.ts to keep this file op-free. */
+let addInto: (gpu: Gpu, dst: Tensor, src: Tensor) => void = () => {
+  throw new GpuError('autograd: no accumulation kernel registered (import src/gpu/ops/axpy.ts)');
+};
+
+export function setAccumulator(fn: (gpu: Gpu, dst: Tensor, src: Tensor) => void): void {
+  addInto = fn;
+}
+
+/**
+ * Runs `fn(inputs)` without keeping its activations: the forward runs without recording, and backward
+ * runs it again under a private tape. `params` are the trainable tensors `fn` reads; gradients reach them
+ * and the inputs.
+ */
+export function checkpoint(
+  gpu: Gpu,
+  fn: (inputs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  params: Tensor[],
+): Tensor {
+  const out = noGrad(gpu, () => fn(inputs));
+  const all = [...inputs, ...params];
+  record(gpu, all, [out], inputs, (gOut, needs) => {
+    const g = gOut[0];
+    if (!g) return [];
+    const inner = new Tape(gpu);
+    try {
+      inputs.forEach((t, i) => {
+        if (needs[i]) inner.watch(t);
+      });
+      const y = inner.run(() => fn(inputs));
+      const found = inner.backward(y, g);
+      y.dispose();
+      const grads = all.map((t, i) => (needs[i] ? found.get(t) : undefined));
+      for (const [t, grad] of found) if (!grads.includes(grad) || !all.includes(t)) grad.dispose();
+      return grads;
+    } finally {
+      inner.dispose();
+    }
+  });
+  return out;
+}
+
+/**
+ * Adds one micro-batch's leaf gradients into a running store (gradient accumulation); takes ownership
+ * of `grads`. The store's tensors belong to the caller, who disposes them after the optimiser step.
+ */
+export function accumulateGrads(gpu: Gpu, store: Map<Tensor, Tensor>, grads: Map<Tensor, Tensor>): void {
+  for (const [t, g] of grads) accumulate(gpu, store, t, g);
+  grads.clear();
+}
