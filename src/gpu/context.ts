@@ -192,14 +192,30 @@ export class Gpu implements TensorOwner {
     return result;
   }
 
+  /** The same buffer under another shape with as many elements; it holds a reference to `x`. */
+  view(x: Tensor, shape: readonly number[]): Tensor {
+    this.assertLive(x);
+    if (numel(shape) !== x.size)
+      throw new ShapeError(`view: [${shape}] does not hold the ${x.size} elements of [${x.shape}]`);
+    x.retain();
+    const v = new Tensor(new ViewOwner(this, x), x.buffer, [...shape], x.dtype);
+    this.scopes.at(-1)?.add(v);
+    return v;
+  }
+
   /** Takes a tensor out of every open scope, so only an explicit dispose releases it. */
   keep<T extends Tensor>(t: T): T {
     for (const s of this.scopes) s.delete(t);
     return t;
   }
 
-  releaseTensor(t: Tensor): void {
+  /** Removes a released tensor from the open scopes. */
+  forgetScoped(t: Tensor): void {
     for (const s of this.scopes) s.delete(t);
+  }
+
+  releaseTensor(t: Tensor): void {
+    this.forgetScoped(t);
     if (this.destroyed) return;
     this.pool.release(t.buffer, this.encoder !== undefined);
   }
@@ -364,8 +380,10 @@ export class Gpu implements TensorOwner {
   private assertLive(t: Tensor): void {
     this.throwIfLost();
     if (t.isDisposed) throw new GpuError(`tensor [${t.shape}] ${t.dtype} was used after dispose()`);
-    if (t.owner !== this && t !== this.dummyTensor)
+    const viewOf = t.owner instanceof ViewOwner ? t.owner.gpu : undefined;
+    if (t.owner !== this && viewOf !== this && t !== this.dummyTensor) {
       throw new GpuError('tensor belongs to another GPU context');
+    }
   }
 
   private throwIfLost(): void {
@@ -380,6 +398,19 @@ export class Gpu implements TensorOwner {
     // A compile error explains the validation errors that follow from it: report it first.
     found.sort((a, b) => rank(a) - rank(b));
     throw found[0];
+  }
+}
+
+/** Owner of a view: releasing the view drops its reference to the base tensor. */
+class ViewOwner implements TensorOwner {
+  constructor(
+    readonly gpu: Gpu,
+    readonly base: Tensor,
+  ) {}
+
+  releaseTensor(v: Tensor): void {
+    this.gpu.forgetScoped(v);
+    this.base.dispose();
   }
 }
 
