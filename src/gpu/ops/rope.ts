@@ -1,0 +1,112 @@
+// Rotary position embedding (rotate-half layout) on [rows, heads, headDim] activations, for 1D RoPE,
+// M-RoPE and the vision 2D RoPE alike: the variant only changes the angle table (src/gpu/rope-angles.ts).
+// The input may also be a head slice of a packed row (q or k inside fused qkv): the output is then the
+// rotated slice, contiguous, and the gradient flows back into that slice only. Backward is the rotation
+// by the negative angle.
+import backwardCode from '../../../kernels/rope_backward.wgsl?raw';
+import forwardCode from '../../../kernels/rope_forward.wgsl?raw';
+import { record } from '../autograd.ts';
+import type { Gpu } from '../context.ts';
+import { ShapeError } from '../errors.ts';
+import { defineKernel } from '../kernel.ts';
+import { Params } from '../params.ts';
+import { ropeCosSin } from '../rope-angles.ts';
+import type { Tensor } from '../tensor.ts';
+
+export const ropeForwardKernel = defineKernel('rope_forward', forwardCode);
+export const ropeBackwardKernel = defineKernel('rope_backward', backwardCode);
+
+const WG = 64;
+
+/** Where the heads to rotate sit in each row of a packed input (the last dimension of x). */
+export interface RopeSlice {
+  heads: number;
+  headDim: number;
+  /** Elements from the start of a row to the first head (default 0). */
+  offset?: number;
+}
+
+/** Uploads angles [S, headDim/2] (from rope-angles.ts) as the [S, headDim] cos|sin table applyRope reads. */
+export function ropeTable(gpu: Gpu, angles: ArrayLike<number>, headDim: number): Tensor {
+  if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2 !== 0)
+    throw new ShapeError(`ropeTable: headDim must be even, got ${headDim}`);
+  const half = headDim / 2;
+  return gpu.tensor(ropeCosSin(angles, half), [angles.length / half, headDim]);
+}
+
+/**
+ * Rotates x by the angles of `table` ([rows, headDim], from ropeTable), one table row per row of x.
+ * Without `slice`, x is [..., heads, headDim] and the result has its shape. With `slice`, x is
+ * [..., width] and the result is [..., slice.heads, slice.headDim], read from columns
+ * offset .. offset + heads * headDim of each row.
+ */
+export function applyRope(gpu: Gpu, x: Tensor, table: Tensor, slice?: RopeSlice): Tensor {
+  if (x.dtype !== 'f32' || table.dtype !== 'f32') throw new ShapeError('applyRope: f32 only');
+  let heads: number;
+  let headDim: number;
+  let offset = 0;
+  let lead: number[];
+  if (slice) {
+    if (x.shape.length < 1) throw new ShapeError('applyRope: x needs a row dimension');
+    ({ heads, headDim } = slice);
+    offset = slice.offset ?? 0;
+    lead = x.shape.slice(0, -1);
+  } else {
+    if (x.shape.length < 2)
+      throw new ShapeError(`applyRope: x must be [..., heads, headDim], got [${x.shape}]`);
+    heads = x.shape.at(-2)!;
+    headDim = x.shape.at(-1)!;
+    lead = x.shape.slice(0, -2);
+  }
+  if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2 !== 0)
+    throw new ShapeError(`applyRope: headDim must be even and positive, got ${headDim}`);
+  if (!Number.isInteger(heads) || heads <= 0)
+    throw new ShapeError(`applyRope: heads must be positive, got ${heads}`);
+  const width = slice ? x.shape.at(-1)! : heads * headDim;
+  if (!Number.isInteger(offset) || offset < 0 || offset + heads * headDim > width)
+    throw new ShapeError(
+      `applyRope: ${heads} heads of ${headDim} at offset ${offset} do not fit in rows of ${width} (x [${x.shape}])`,
+    );
+  const rows = width === 0 ? 0 : x.size / width;
+  if (table.shape.length !== 2 || table.shape[0] !== rows || table.shape[1] !== headDim)
+    throw new ShapeError(
+      `applyRope: table must be [${rows}, ${headDim}] (rows of x, headDim), got [${table.shape}]`,
+    );
+
+  const half = headDim / 2;
+  const run = (
+    kernel: typeof ropeForwardKernel,
+    src: Tensor,
+    dst: Tensor,
+    srcStride: number,
+    srcOffset: number,
+    dstStride: number,
+    dstOffset: number,
+  ) =>
+    gpu.dispatch({
+      kernel,
+      variant: { overrides: { WG } },
+      params: new Params()
+        .u32(rows)
+        .u32(heads)
+        .u32(half)
+        .u32(srcStride)
+        .u32(srcOffset)
+        .u32(dstStride)
+        .u32(dstOffset)
+        .bytes(),
+      bindings: [table, src, dst],
+      workgroups: gpu.grid(Math.ceil((rows * half) / WG)),
+    });
+
+  const packed = heads * headDim;
+  const y = gpu.empty([...lead, heads, headDim]);
+  run(ropeForwardKernel, x, y, width, offset, packed, 0);
+  record(gpu, [x], [y], [table], ([dy], needs) => {
+    if (!dy || !needs[0]) return [];
+    const dx = width === packed ? gpu.empty(x.shape) : gpu.zeros(x.shape);
+    run(ropeBackwardKernel, dy, dx, packed, 0, width, offset);
+    return [dx];
+  });
+  return y;
+}
