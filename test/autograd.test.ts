@@ -106,6 +106,30 @@ describe('autograd tape', () => {
     for (const t of Object.values(p)) t.dispose();
   });
 
+  it('keeps saved activations alive after their creator and an enclosing scope drop them', async () => {
+    const p = params();
+    const tape = new Tape(gpu());
+    const data = randomArray(2 * 5, 16);
+    const y = gpu().scope(() =>
+      tape.run(() => {
+        const x = gpu().tensor(data, [2, 5]);
+        const out = linear(gpu(), x, p.w1, p.b1);
+        x.dispose();
+        x.dispose();
+        return out;
+      }),
+    );
+    // The tape saved x; the weight gradient needs it: dW1 = dy^T x with dy = ones.
+    const grads = tape.backward(y);
+    const dw = await gpu().read(grads.get(p.w1)!);
+    for (let o = 0; o < 6; o++)
+      for (let i = 0; i < 5; i++) expect(dw[o * 5 + i]).toBeCloseTo(data[i]! + data[5 + i]!, 5);
+    for (const g of grads.values()) g.dispose();
+    y.dispose();
+    tape.dispose();
+    for (const t of Object.values(p)) t.dispose();
+  });
+
   it('releases every temporary once the tape and the gradients are disposed', async () => {
     const p = params();
     const x = gpu().tensor(randomArray(4 * 5, 15), [4, 5]);

@@ -2,8 +2,9 @@
 // a tensor that needs a gradient records a backward rule; `backward` walks the records in reverse and
 // returns the gradients of the trainable leaves. Trainable flags live with the tensors (markTrainable),
 // so a frozen tensor (a LoRA base weight, the reference policy) never gets a gradient computed.
-// Saved activations are retained by the tape and released when it is disposed; `checkpoint` trades
-// them for recomputation at block granularity.
+// Saved activations are retained by the tape, independently of their creator's dispose() and of
+// scopes, and released when it is disposed; `checkpoint` trades them for recomputation at block
+// granularity.
 import type { Gpu } from './context.ts';
 import { GpuError } from './errors.ts';
 import type { Tensor } from './tensor.ts';
@@ -128,7 +129,10 @@ export class Tape {
   backward(output: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
     const gpu = this.gpu;
     const grads = new Map<Tensor, Tensor>();
-    grads.set(output, seed ? seed.retain() : gpu.tensor(new Float32Array(output.size).fill(1), output.shape));
+    grads.set(
+      output,
+      seed ? gpu.view(seed, seed.shape) : gpu.tensor(new Float32Array(output.size).fill(1), output.shape),
+    );
     const leaves = new Map<Tensor, Tensor>();
     noGrad(gpu, () => {
       for (let i = this.nodes.length - 1; i >= 0; i--) {
@@ -159,7 +163,7 @@ export class Tape {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const n of this.nodes) for (const t of n.saved) t.dispose();
+    for (const n of this.nodes) for (const t of n.saved) t.release();
     this.nodes.length = 0;
   }
 }

@@ -215,7 +215,6 @@ export class Gpu implements TensorOwner {
   }
 
   releaseTensor(t: Tensor): void {
-    this.forgetScoped(t);
     if (this.destroyed) return;
     this.pool.release(t.buffer, this.encoder !== undefined);
   }
@@ -272,7 +271,7 @@ export class Gpu implements TensorOwner {
   get dummy(): Tensor {
     if (!this.dummyTensor) {
       const buffer = this.createBuffer(16, STORAGE_USAGE(), 'dummy');
-      this.dummyTensor = new Tensor({ releaseTensor: () => {} }, buffer, [4], 'f32');
+      this.dummyTensor = new Tensor({ releaseTensor: () => {}, forgetScoped: () => {} }, buffer, [4], 'f32');
     }
     return this.dummyTensor;
   }
@@ -408,9 +407,12 @@ class ViewOwner implements TensorOwner {
     readonly base: Tensor,
   ) {}
 
-  releaseTensor(v: Tensor): void {
+  releaseTensor(): void {
+    this.base.release();
+  }
+
+  forgetScoped(v: Tensor): void {
     this.gpu.forgetScoped(v);
-    this.base.dispose();
   }
 }
 

@@ -8,13 +8,18 @@ export type HostArray = Float32Array | Int32Array | Uint32Array;
 
 /** What a tensor needs from its owner; implemented by Gpu. */
 export interface TensorOwner {
+  /** The tensor has no reference left: release its buffer. */
   releaseTensor(t: Tensor): void;
+  /** The creator's reference was dropped: the tensor leaves the open scopes. */
+  forgetScoped(t: Tensor): void;
 }
 
 export class Tensor {
   readonly size: number;
-  /** References held: the creator's, plus one per retain(). The buffer is released at zero. */
-  private refs = 1;
+  /** Whether the creator's reference (the one dispose() drops, and scopes drop for it) is still held. */
+  private owned = true;
+  /** References held by others through retain() (saved activations, views). */
+  private retains = 0;
 
   constructor(
     readonly owner: TensorOwner,
@@ -35,21 +40,30 @@ export class Tensor {
     return Math.max(4, Math.ceil(this.byteLength / 4) * 4);
   }
 
+  /** Whether the buffer has been released (no reference of any kind is left). */
   get isDisposed(): boolean {
-    return this.refs === 0;
+    return !this.owned && this.retains === 0;
   }
 
-  /** Adds a reference (the autograd tape keeps saved activations this way); each needs a dispose(). */
+  /** Holds the tensor alive beyond its creator's dispose() (saved activations, views); pair with release(). */
   retain(): this {
-    if (this.refs === 0) throw new Error(`retain() of a disposed tensor [${this.shape}]`);
-    this.refs++;
+    if (this.isDisposed) throw new Error(`retain() of a disposed tensor [${this.shape}]`);
+    this.retains++;
     return this;
   }
 
-  /** Drops one reference; the buffer returns to the pool when none is left. Extra calls are no-ops. */
+  release(): void {
+    if (this.retains === 0) return;
+    this.retains--;
+    if (this.isDisposed) this.owner.releaseTensor(this);
+  }
+
+  /** Drops the creator's reference (idempotent); the buffer returns to the pool once nothing retains it. */
   dispose(): void {
-    if (this.refs === 0) return;
-    if (--this.refs === 0) this.owner.releaseTensor(this);
+    if (!this.owned) return;
+    this.owned = false;
+    this.owner.forgetScoped(this);
+    if (this.isDisposed) this.owner.releaseTensor(this);
   }
 }
 
