@@ -1,0 +1,77 @@
+// RMSNorm over the last dimension (Qwen2 decoder, Qwen2.5-VL vision tower):
+// y = x * rsqrt(mean(x^2) + eps) * w, x [..., D] f32, w [D] f32 or f16. The forward keeps the per-row
+// rstd for the backward, which gives dx and dw (summed over rows), each only when it is needed.
+import backwardCode from '../../../kernels/rmsnorm_backward.wgsl?raw';
+import weightCode from '../../../kernels/rmsnorm_backward_weight.wgsl?raw';
+import forwardCode from '../../../kernels/rmsnorm_forward.wgsl?raw';
+import { needsGrad, record } from '../autograd.ts';
+import type { Gpu } from '../context.ts';
+import { ShapeError } from '../errors.ts';
+import { defineKernel } from '../kernel.ts';
+import { Params } from '../params.ts';
+import type { Tensor } from '../tensor.ts';
+
+export const rmsNormForwardKernel = defineKernel('rmsnorm_forward', forwardCode);
+export const rmsNormBackwardKernel = defineKernel('rmsnorm_backward', backwardCode);
+export const rmsNormBackwardWeightKernel = defineKernel('rmsnorm_backward_weight', weightCode);
+
+const WG = 64;
+
+export function rmsNorm(gpu: Gpu, x: Tensor, w: Tensor, eps = 1e-6): Tensor {
+  if (x.dtype !== 'f32') throw new ShapeError(`rmsNorm: input must be f32, got ${x.dtype}`);
+  const cols = x.shape.at(-1);
+  if (cols === undefined || cols === 0)
+    throw new ShapeError(`rmsNorm: input [${x.shape}] needs a non-empty last dimension`);
+  if (w.shape.length !== 1 || w.shape[0] !== cols)
+    throw new ShapeError(`rmsNorm: weight [${w.shape}] must be [${cols}] to match input [${x.shape}]`);
+  if (w.dtype !== 'f32' && w.dtype !== 'f16')
+    throw new ShapeError(`rmsNorm: weight must be f32 or f16, got ${w.dtype}`);
+  const rows = x.size / cols;
+  const variant = { f16: w.dtype === 'f16', overrides: { WG } };
+  const y = gpu.empty(x.shape);
+  const rstd = gpu.empty([rows]);
+  gpu.dispatch({
+    kernel: rmsNormForwardKernel,
+    variant,
+    params: new Params().u32(rows).u32(cols).f32(eps).bytes(),
+    bindings: [x, w, y, rstd],
+    workgroups: gpu.grid(rows),
+  });
+  if (!needsGrad(gpu, x, w)) {
+    rstd.dispose();
+    return y;
+  }
+  record(gpu, [x, w], [y], [x, w, rstd], ([dy], needs) => {
+    if (!dy) return [];
+    if (needs[1] && w.dtype !== 'f32')
+      throw new ShapeError('rmsNorm: an f16 weight cannot be trained; keep it frozen');
+    const params = new Params().u32(rows).u32(cols).bytes();
+    let dx: Tensor | undefined;
+    let dw: Tensor | undefined;
+    if (needs[0]) {
+      dx = gpu.empty(x.shape);
+      gpu.dispatch({
+        kernel: rmsNormBackwardKernel,
+        variant,
+        params,
+        bindings: [x, w, dy, rstd, dx],
+        workgroups: gpu.grid(rows),
+      });
+    }
+    if (needs[1]) {
+      dw = gpu.empty(w.shape);
+      gpu.dispatch({
+        kernel: rmsNormBackwardWeightKernel,
+        variant: { overrides: { WG } },
+        params,
+        bindings: [x, dy, rstd, dw],
+        workgroups: [Math.ceil(cols / WG)],
+      });
+    }
+    return [dx, dw];
+  });
+  // The tape holds its own reference now; drop ours, and take rstd out of any open scope so closing the
+  // scope does not drop the tape's.
+  rstd.dispose();
+  return y;
+}
