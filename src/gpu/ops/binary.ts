@@ -1,10 +1,13 @@
 // Shared checks and dispatch for the elementwise binary ops (add, mul): out = a (op) b, where b has the
-// size of a or of a's trailing dimensions (repeated over the leading ones).
+// size of a or of a's trailing dimensions (repeated over the leading ones). Also the pieces their
+// backward rules share: the gradient of a broadcast b is the sum of its upstream gradient over the rows.
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import type { Kernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
+import { scale } from './scale.ts';
+import { sumRows } from './sum-rows.ts';
 
 const WG = 256;
 
@@ -24,4 +27,17 @@ export function binary(gpu: Gpu, kernel: Kernel, a: Tensor, b: Tensor, out?: Ten
     workgroups: gpu.grid(Math.ceil(a.size / WG)),
   });
   return o;
+}
+
+/**
+ * The gradient of b from an upstream gradient g of a's shape: a copy of g when b has a's size, else the
+ * column sums of g viewed as [a.size / b.size, b.size]; shaped like b either way.
+ */
+export function broadcastGrad(gpu: Gpu, g: Tensor, b: Tensor): Tensor {
+  if (g.size === b.size) return scale(gpu, g, 1, gpu.empty(b.shape));
+  const sums = sumRows(gpu, g, g.size / b.size, b.size);
+  if (b.shape.length === 1) return sums;
+  const shaped = scale(gpu, sums, 1, gpu.empty(b.shape));
+  sums.dispose();
+  return shaped;
 }

@@ -1,5 +1,6 @@
-// out = alpha * a.
+// out = alpha * a. Backward: da = alpha * dy.
 import code from '../../../kernels/scale.wgsl?raw';
+import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
@@ -18,6 +19,10 @@ export function scale(gpu: Gpu, a: Tensor, alpha: number, out?: Tensor): Tensor 
     params: new Params().u32(a.size).f32(alpha).bytes(),
     bindings: [a, o],
     workgroups: gpu.grid(Math.ceil(a.size / 256)),
+  });
+  record(gpu, [a], [o], [], ([dy]) => {
+    if (!dy) return [];
+    return [scale(gpu, dy, alpha)];
   });
   return o;
 }

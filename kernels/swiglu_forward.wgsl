@@ -1,0 +1,26 @@
+// SwiGLU forward: y = silu(gate) * up, elementwise over tensors of one shape.
+
+struct Params {
+  n: u32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> gate: array<f32>;
+@group(0) @binding(2) var<storage, read> up: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+fn sigmoid(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(e, 1.0, v >= 0.0) / (1.0 + e);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i < p.n) {
+    let g = gate[i];
+    y[i] = g * sigmoid(g) * up[i];
+  }
+}
