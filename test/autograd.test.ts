@@ -2,7 +2,6 @@
 // recomputation (checkpoint) giving the same gradients, and every temporary released at the end.
 import { describe, expect, it } from 'vitest';
 import { accumulateGrads, checkpoint, markTrainable, noGrad, Tape } from '../src/gpu/autograd.ts';
-import '../src/gpu/ops/axpy.ts';
 import { linear } from '../src/gpu/ops/linear.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
 import { expectClose, randomArray, setupGpu } from './helpers.ts';

@@ -3,7 +3,6 @@
 // finite differences of that reference (in float64, so the differences are accurate to ~1e-9).
 import { expect } from 'vitest';
 import { markTrainable, Tape } from '../src/gpu/autograd.ts';
-import '../src/gpu/ops/axpy.ts';
 import type { Gpu } from '../src/gpu/context.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
 import { expectClose, randomArray } from './helpers.ts';

@@ -7,6 +7,7 @@
 // granularity.
 import type { Gpu } from './context.ts';
 import { GpuError } from './errors.ts';
+import { axpy } from './ops/axpy.ts';
 import type { Tensor } from './tensor.ts';
 
 const trainable = new WeakSet<Tensor>();
@@ -174,17 +175,8 @@ function accumulate(gpu: Gpu, map: Map<Tensor, Tensor>, key: Tensor, g: Tensor):
     map.set(key, g);
     return;
   }
-  addInto(gpu, prev, g);
+  axpy(gpu, prev, g, 1);
   g.dispose();
-}
-
-/** dst += src; the elementwise kernel is registered by src/gpu/ops/axpy.ts to keep this file op-free. */
-let addInto: (gpu: Gpu, dst: Tensor, src: Tensor) => void = () => {
-  throw new GpuError('autograd: no accumulation kernel registered (import src/gpu/ops/axpy.ts)');
-};
-
-export function setAccumulator(fn: (gpu: Gpu, dst: Tensor, src: Tensor) => void): void {
-  addInto = fn;
 }
 
 /**

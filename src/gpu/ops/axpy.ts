@@ -1,6 +1,5 @@
 // y += alpha * x, in place (gradient accumulation, optimiser updates).
 import code from '../../../kernels/axpy.wgsl?raw';
-import { setAccumulator } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
@@ -20,7 +19,3 @@ export function axpy(gpu: Gpu, y: Tensor, x: Tensor, alpha: number): Tensor {
   });
   return y;
 }
-
-setAccumulator((gpu, dst, src) => {
-  axpy(gpu, dst, src, 1);
-});
