@@ -3,7 +3,6 @@
 // Its own file, so the pool's largestBuffer is this test's alone.
 import { expect, it } from 'vitest';
 import { markTrainable, Tape } from '../src/gpu/autograd.ts';
-import '../src/gpu/ops/axpy.ts';
 import { attention } from '../src/gpu/ops/attention.ts';
 import { expectClose, randomArray, setupGpu } from './helpers.ts';
 import { attentionProbs, attentionRef } from './reference/attention.ts';

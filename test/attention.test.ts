@@ -4,7 +4,6 @@
 // S 129, D 64 where several query blocks and key tiles are in play.
 import { describe, expect, it } from 'vitest';
 import { markTrainable, Tape } from '../src/gpu/autograd.ts';
-import '../src/gpu/ops/axpy.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { type AttentionOptions, attention } from '../src/gpu/ops/attention.ts';
 import { checkGradients } from './gradcheck.ts';

@@ -3,7 +3,6 @@
 // finite differences of the float64 reference.
 import { expect } from 'vitest';
 import { markTrainable, Tape } from '../src/gpu/autograd.ts';
-import '../src/gpu/ops/axpy.ts';
 import type { Gpu } from '../src/gpu/context.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
 import { expectClose, randomArray, rng } from './helpers.ts';

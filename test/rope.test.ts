@@ -3,7 +3,6 @@
 // gradients against finite differences and, on large shapes, against the inverse rotation.
 import { describe, expect, it } from 'vitest';
 import { markTrainable, Tape } from '../src/gpu/autograd.ts';
-import '../src/gpu/ops/axpy.ts';
 import { ShapeError } from '../src/gpu/errors.ts';
 import { applyRope, ropeTable } from '../src/gpu/ops/rope.ts';
 import {
