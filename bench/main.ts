@@ -1,9 +1,11 @@
 // `npm run bench -- [--out FILE.json] [--only REGEX] [--runs N]`: runs the benchmarks in one process on
-// one adapter and writes their JSON (default bench-results/bench.json).
+// one adapter and writes their JSON (default bench-results/bench.json). --only filters by row name
+// (e.g. 'square|nano'); the layer rows at sequence 2048 take minutes on a software adapter.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { benchLayers } from './layers.ts';
 import { benchMatmul } from './matmul.ts';
 
 function arg(name: string): string | undefined {
@@ -19,7 +21,10 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const gpu = await createNodeGpu();
 try {
   log(`matmul (median of ${runs} runs after 2 warm-up runs):`);
-  const results = await benchMatmul(gpu, { runs, only: only ? new RegExp(only) : undefined }, log);
+  const filter = only ? new RegExp(only) : undefined;
+  const results = await benchMatmul(gpu, { runs, only: filter }, log);
+  log('layers, forward + backward (median after 1 warm-up run):');
+  const layers = await benchLayers(gpu, { runs, only: filter }, log);
   const report = {
     adapter: adapterLabel(gpu.adapter),
     adapter_info: {
@@ -31,6 +36,7 @@ try {
     node: process.version,
     runs,
     results,
+    layers,
   };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
