@@ -1,9 +1,11 @@
 // linear (x . W^T + b): forward against float64, gradients of x, W and b against finite differences,
 // a frozen weight getting no gradient, and f16 weights in the forward.
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { markTrainable, Tape } from '../src/gpu/autograd.ts';
 import { linear } from '../src/gpu/ops/linear.ts';
 import { checkGradients } from './gradcheck.ts';
-import { randomArray, setupGpu } from './helpers.ts';
+import { expectClose, randomArray, setupGpu } from './helpers.ts';
+import { roundToHalf } from './reference/half.ts';
 
 const gpu = setupGpu();
 
@@ -39,6 +41,28 @@ describe('linear', () => {
       });
     });
   }
+
+  it('runs f16 weights (f32 activations) and refuses to train them', async () => {
+    if (!gpu().hasF16) return;
+    const [rows, inF, out] = [5, 12, 7];
+    const x = randomArray(rows * inF, 6);
+    const w = randomArray(out * inF, 7);
+    const b = randomArray(out, 8);
+    const wHalf = Float64Array.from(w, roundToHalf);
+    const want = linearRef(rows, inF, out, true)([Float64Array.from(x), wHalf, Float64Array.from(b)]);
+    const y = gpu().scope(() =>
+      linear(gpu(), gpu().tensor(x, [rows, inF]), gpu().tensor(w, [out, inF], 'f16'), gpu().tensor(b, [out])),
+    );
+    expectClose(await gpu().read(y), want, { rtol: 1e-5, atol: 1e-6 });
+    y.dispose();
+    const tape = new Tape(gpu());
+    const w16 = markTrainable(gpu().tensor(w, [out, inF], 'f16'));
+    const xt = gpu().tensor(x, [rows, inF]);
+    const y2 = tape.run(() => linear(gpu(), xt, w16));
+    expect(() => tape.backward(y2)).toThrow(/f16 weight cannot be trained/);
+    for (const t of [w16, xt, y2]) t.dispose();
+    tape.dispose();
+  });
 
   it('gives a frozen weight no gradient (LoRA base weights), batched input', async () => {
     await checkGradients(gpu(), {
