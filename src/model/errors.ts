@@ -60,6 +60,7 @@ export type SafetensorsProblem =
   | 'offsets'
   | 'overlap'
   | 'size'
+  | 'no-tensor'
   | 'conversion';
 
 /** A safetensors file that is corrupt, truncated or not safetensors, or a tensor it cannot convert. */
@@ -106,5 +107,21 @@ export class TensorMismatchError extends Error {
     detail: string,
   ) {
     super(detail);
+  }
+}
+
+/** An image the processor cannot take: a bad buffer size, a zero or extreme aspect ratio, bad options. */
+export class ImageProcessorError extends Error {
+  override name = 'ImageProcessorError';
+  constructor(readonly problem: string) {
+    super(`image processor: ${problem}`);
+  }
+}
+
+/** Token ids and image grids that do not fit together when computing M-RoPE position indexes. */
+export class RopeIndexError extends Error {
+  override name = 'RopeIndexError';
+  constructor(readonly problem: string) {
+    super(`rope index: ${problem}`);
   }
 }
