@@ -125,3 +125,11 @@ export class RopeIndexError extends Error {
     super(`rope index: ${problem}`);
   }
 }
+
+/** Decoder inputs that do not fit together: token ids, position rows, image features, packing bounds. */
+export class DecoderInputError extends Error {
+  override name = 'DecoderInputError';
+  constructor(readonly problem: string) {
+    super(`decoder input: ${problem}`);
+  }
+}
