@@ -133,3 +133,11 @@ export class DecoderInputError extends Error {
     super(`decoder input: ${problem}`);
   }
 }
+
+/** Vision tower inputs that do not fit together: pixel rows, image grids, weights. */
+export class VisionInputError extends Error {
+  override name = 'VisionInputError';
+  constructor(readonly problem: string) {
+    super(`vision tower: ${problem}`);
+  }
+}
