@@ -263,3 +263,193 @@ export class AdamW64 {
     }
   }
 }
+
+/** The same data under another shape (gradient passes through). */
+export function reshapeV(x: V, shape: number[]): V {
+  return new V(Float64Array.from(x.data), shape, [x], (self) => {
+    for (let i = 0; i < x.size; i++) x.grad[i]! += self.grad[i]!;
+  });
+}
+
+/** Columns [start, end) of a [R, C] matrix. */
+export function sliceColumns(x: V, start: number, end: number): V {
+  const C = x.shape.at(-1)!;
+  const R = x.size / C;
+  const W = end - start;
+  const y = new Float64Array(R * W);
+  for (let r = 0; r < R; r++) for (let c = 0; c < W; c++) y[r * W + c] = x.data[r * C + start + c]!;
+  return new V(y, [R, W], [x], (self) => {
+    for (let r = 0; r < R; r++)
+      for (let c = 0; c < W; c++) x.grad[r * C + start + c]! += self.grad[r * W + c]!;
+  });
+}
+
+/** Rows of x [R, C] picked by index: y[i] = x[idx[i]]. */
+export function gatherRows(x: V, idx: ArrayLike<number>): V {
+  const C = x.shape.at(-1)!;
+  const y = new Float64Array(idx.length * C);
+  for (let i = 0; i < idx.length; i++) for (let c = 0; c < C; c++) y[i * C + c] = x.data[idx[i]! * C + c]!;
+  return new V(y, [idx.length, C], [x], (self) => {
+    for (let i = 0; i < idx.length; i++)
+      for (let c = 0; c < C; c++) x.grad[idx[i]! * C + c]! += self.grad[i * C + c]!;
+  });
+}
+
+/** LayerNorm over the last dimension with the biased variance: (x - mean) / sqrt(var + eps) * w + b. */
+export function layerNormV(x: V, w: V, b: V, eps = 1e-6): V {
+  const D = w.size;
+  const R = x.size / D;
+  const xhat = new Float64Array(x.size);
+  const rstd = new Float64Array(R);
+  const y = new Float64Array(x.size);
+  for (let r = 0; r < R; r++) {
+    let mean = 0;
+    for (let d = 0; d < D; d++) mean += x.data[r * D + d]!;
+    mean /= D;
+    let v = 0;
+    for (let d = 0; d < D; d++) v += (x.data[r * D + d]! - mean) ** 2;
+    rstd[r] = 1 / Math.sqrt(v / D + eps);
+    for (let d = 0; d < D; d++) {
+      xhat[r * D + d] = (x.data[r * D + d]! - mean) * rstd[r]!;
+      y[r * D + d] = xhat[r * D + d]! * w.data[d]! + b.data[d]!;
+    }
+  }
+  return new V(y, x.shape, [x, w, b], (self) => {
+    for (let r = 0; r < R; r++) {
+      let sg = 0;
+      let sgx = 0;
+      for (let d = 0; d < D; d++) {
+        const g = self.grad[r * D + d]! * w.data[d]!;
+        sg += g;
+        sgx += g * xhat[r * D + d]!;
+      }
+      for (let d = 0; d < D; d++) {
+        const i = r * D + d;
+        w.grad[d]! += self.grad[i]! * xhat[i]!;
+        b.grad[d]! += self.grad[i]!;
+        const g = self.grad[i]! * w.data[d]!;
+        x.grad[i]! += rstd[r]! * (g - sg / D - (xhat[i]! * sgx) / D);
+      }
+    }
+  });
+}
+
+function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.26 is too coarse for a reference; use the series / continued fraction.
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; n < 200; n++) {
+      term *= (-ax * ax) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * ((2 / Math.sqrt(Math.PI)) * sum);
+  }
+  // erfc continued fraction (Lentz) for large |x|.
+  let f = ax;
+  let C = ax;
+  let Dd = 0;
+  for (let n = 1; n < 300; n++) {
+    const an = n / 2;
+    Dd = ax + an * Dd;
+    Dd = 1 / Dd;
+    C = ax + an / C;
+    const delta = C * Dd;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+/** GELU: 'exact' x * Phi(x), 'tanh' the tanh approximation, 'quick' x * sigmoid(1.702 x). */
+export function geluV(x: V, kind: 'exact' | 'tanh' | 'quick'): V {
+  const f = (z: number): number => {
+    if (kind === 'exact') return 0.5 * z * (1 + erf(z / Math.SQRT2));
+    if (kind === 'quick') return z / (1 + Math.exp(-1.702 * z));
+    return 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
+  };
+  const df = (z: number): number => {
+    if (kind === 'exact')
+      return 0.5 * (1 + erf(z / Math.SQRT2)) + (z * Math.exp(-0.5 * z * z)) / Math.sqrt(2 * Math.PI);
+    if (kind === 'quick') {
+      const s = 1 / (1 + Math.exp(-1.702 * z));
+      return s + 1.702 * z * s * (1 - s);
+    }
+    const k = Math.sqrt(2 / Math.PI);
+    const t = Math.tanh(k * (z + 0.044715 * z ** 3));
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * k * (1 + 3 * 0.044715 * z * z);
+  };
+  const y = x.data.map(f);
+  return new V(y, x.shape, [x], (self) => {
+    for (let i = 0; i < y.length; i++) x.grad[i]! += self.grad[i]! * df(x.data[i]!);
+  });
+}
+
+/**
+ * Bidirectional multi-head attention packed by sequence boundaries: q, k, v [S, H, D]; query i attends
+ * every key of its own sequence [cu[s], cu[s + 1]); scale 1/sqrt(D).
+ */
+export function varlenAttention(q: V, k: V, v: V, cu: readonly number[]): V {
+  const [S, H, D] = q.shape as [number, number, number];
+  const scale = 1 / Math.sqrt(D);
+  const lo = new Int32Array(S);
+  const hi = new Int32Array(S);
+  for (let s = 0; s + 1 < cu.length; s++)
+    for (let t = cu[s]!; t < cu[s + 1]!; t++) {
+      lo[t] = cu[s]!;
+      hi[t] = cu[s + 1]!;
+    }
+  const at = (s: number, h: number) => (s * H + h) * D;
+  const P: Float64Array[] = new Array(S * H);
+  const y = new Float64Array(q.size);
+  for (let h = 0; h < H; h++)
+    for (let i = 0; i < S; i++) {
+      const n = hi[i]! - lo[i]!;
+      const row = new Float64Array(n);
+      let m = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j < n; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q.data[at(i, h) + d]! * k.data[at(lo[i]! + j, h) + d]!;
+        row[j] = dot * scale;
+        m = Math.max(m, row[j]!);
+      }
+      let sum = 0;
+      for (let j = 0; j < n; j++) {
+        row[j] = Math.exp(row[j]! - m);
+        sum += row[j]!;
+      }
+      for (let j = 0; j < n; j++) {
+        row[j]! /= sum;
+        for (let d = 0; d < D; d++) y[at(i, h) + d]! += row[j]! * v.data[at(lo[i]! + j, h) + d]!;
+      }
+      P[i * H + h] = row;
+    }
+  return new V(y, q.shape, [q, k, v], (self) => {
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < S; i++) {
+        const row = P[i * H + h]!;
+        const n = row.length;
+        const dp = new Float64Array(n);
+        let rowDot = 0;
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let d = 0; d < D; d++) s += self.grad[at(i, h) + d]! * v.data[at(lo[i]! + j, h) + d]!;
+          dp[j] = s;
+          rowDot += s * row[j]!;
+        }
+        for (let j = 0; j < n; j++) {
+          const kj = at(lo[i]! + j, h);
+          const ds = row[j]! * (dp[j]! - rowDot) * scale;
+          for (let d = 0; d < D; d++) {
+            v.grad[kj + d]! += row[j]! * self.grad[at(i, h) + d]!;
+            q.grad[at(i, h) + d]! += ds * k.data[kj + d]!;
+            k.grad[kj + d]! += ds * q.data[at(i, h) + d]!;
+          }
+        }
+      }
+  });
+}
