@@ -141,3 +141,11 @@ export class VisionInputError extends Error {
     super(`vision tower: ${problem}`);
   }
 }
+
+/** LoRA settings or adapter files that cannot be used: a bad rank, no matching module, a PEFT file that does not fit. */
+export class LoraError extends Error {
+  override name = 'LoraError';
+  constructor(readonly problem: string) {
+    super(`LoRA: ${problem}`);
+  }
+}
