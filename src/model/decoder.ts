@@ -37,9 +37,14 @@ export interface DecoderInput {
   cuSeqlens?: Int32Array | readonly number[];
 }
 
+/** Self-attention of one layer on its post-RoPE q [S, Hq, D], k and v [S, Hkv, D]. */
+export type AttendFn = (layer: number, q: Tensor, k: Tensor, v: Tensor) => Tensor;
+
 export interface DecoderOptions {
   /** Replaces every projection (q/k/v/o, gate/up/down, LM head); default a plain linear. */
   linear?: LinearFn;
+  /** Replaces the attention (generation attends to a KV cache); default causal attention over x. */
+  attend?: AttendFn;
 }
 
 /**
@@ -130,7 +135,9 @@ export function decoderLayer(
     headDim: D,
   });
   const v = reshape(gpu, project('self_attn.v_proj', h, true), [S, t.numKeyValueHeads, D]);
-  const a = attention(gpu, q, k, v, { causal: true, cuSeqlens });
+  const a = options.attend
+    ? options.attend(layer, q, k, v)
+    : attention(gpu, q, k, v, { causal: true, cuSeqlens });
   const o = project('self_attn.o_proj', reshape(gpu, a, [S, t.numAttentionHeads * D]), false);
   const x1 = add(gpu, x, o);
 

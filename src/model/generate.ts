@@ -1,0 +1,254 @@
+// Generation with a KV cache: the prompt is prefilled once (image features spliced, M-RoPE positions),
+// its per-layer keys and values copied into the G sample rows of the cache, then each decode step runs
+// the G newest tokens through the decoder (RoPE at token index + ropeDelta, the same on t, h and w),
+// attends them to their cached prefix, and samples the next G tokens on the GPU. Only the sampled ids
+// (and, on request, their log-probs) are read back. Nothing is recorded on the autograd tape.
+// Rows that hit a stop id keep being computed, padded, until every row is done; their output is ignored.
+import { noGrad } from '../gpu/autograd.ts';
+import type { Gpu } from '../gpu/context.ts';
+import { attention } from '../gpu/ops/attention.ts';
+import { attentionDecode } from '../gpu/ops/attention-decode.ts';
+import { embedding } from '../gpu/ops/embedding.ts';
+import { slice, stridedCopy } from '../gpu/ops/layout.ts';
+import { linear } from '../gpu/ops/linear.ts';
+import { tokenLogprobs } from '../gpu/ops/logprobs.ts';
+import { sample } from '../gpu/ops/sample.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import type { ModelConfig } from './config.ts';
+import {
+  type AttendFn,
+  decoderLayer,
+  decoderRopeTable,
+  embedInputs,
+  type LinearFn,
+  lmHead,
+} from './decoder.ts';
+import { DecoderInputError } from './errors.ts';
+import { createKvCache, disposeKvCache, type KvCache, writePrefix, writeStep } from './kv-cache.ts';
+import { getWeight, type Weights } from './weights.ts';
+
+export interface GenerateOptions {
+  /** Prompt token ids [S]; image-pad ids take the rows of `imageFeatures`, in order. */
+  inputIds: Int32Array;
+  /** The prompt's M-RoPE position rows (t, h, w), from getRopeIndex. */
+  positions: readonly [Int32Array, Int32Array, Int32Array];
+  /** From getRopeIndex: a new token at index i gets position i + ropeDelta. */
+  ropeDelta: number;
+  /** [image-pad tokens, hidden] (the vision tower's merged output). */
+  imageFeatures?: Tensor;
+  /** G: completions of this prompt, sampled side by side. */
+  numSamples: number;
+  maxNewTokens: number;
+  /** 0: greedy. */
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  /** u32 seed of the sampler; draws depend on (seed, step, row) only. */
+  seed: number;
+  /** A row ends at the first of these it produces (kept in its ids). Default config.tokens.eosTokenIds. */
+  stopIds?: readonly number[];
+  /** Also return the log-prob of every sampled token (under the sampling temperature; 1 when greedy). */
+  logprobs?: boolean;
+  /** Replaces every projection (LoRA); default a plain linear. */
+  linear?: LinearFn;
+}
+
+export interface GenerateResult {
+  /** Completion ids per sample, the stop id included when one was produced. */
+  ids: number[][];
+  /** Per sample, one log-prob per id (empty arrays unless `logprobs` was asked for). */
+  logprobs: number[][];
+  /** Whether each sample ended with a stop id (false: it reached maxNewTokens). */
+  finished: boolean[];
+}
+
+const plainLinear: LinearFn = (gpu, _name, x, weight, bias) => linear(gpu, x, weight, bias);
+
+function runLayers(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  x0: Tensor,
+  rope: Tensor,
+  attend: AttendFn,
+  proj: LinearFn,
+): Tensor {
+  let x = x0;
+  for (let l = 0; l < config.text.numHiddenLayers; l++) {
+    const prev = x;
+    x = gpu.scope(() =>
+      decoderLayer(gpu, config, weights, l, prev, rope, undefined, { linear: proj, attend }),
+    );
+    prev.dispose();
+  }
+  return x;
+}
+
+export interface PrefillInput {
+  inputIds: Int32Array;
+  positions: readonly [Int32Array, Int32Array, Int32Array];
+  imageFeatures?: Tensor;
+}
+
+/**
+ * Runs the prompt through the decoder once, writes its keys and values into positions [0, S) of every
+ * cache row (setting the lengths to S), and returns the logits of its last token [1, vocab].
+ */
+export function prefill(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  cache: KvCache,
+  input: PrefillInput,
+  proj: LinearFn = plainLinear,
+): Tensor {
+  const S = input.inputIds.length;
+  if (S === 0) throw new DecoderInputError('no prompt tokens were given');
+  if (input.positions.length !== 3 || input.positions.some((row) => row.length !== S))
+    throw new DecoderInputError(
+      `positions must be three rows (t, h, w) of ${S} ids each, got rows of ${input.positions.map((r) => r.length).join(', ')}`,
+    );
+  if (S > cache.maxLen)
+    throw new DecoderInputError(`${S} prompt tokens do not fit in a KV cache of ${cache.maxLen} positions`);
+  const logits = noGrad(gpu, () =>
+    gpu.scope(() => {
+      const rope = decoderRopeTable(gpu, config, input.positions);
+      const x0 = embedInputs(gpu, config, weights, input.inputIds, input.imageFeatures);
+      const attend: AttendFn = (layer, q, k, v) => {
+        writePrefix(gpu, cache, layer, k, v);
+        return attention(gpu, q, k, v, { causal: true });
+      };
+      const hidden = runLayers(gpu, config, weights, x0, rope, attend, proj);
+      return lmHead(gpu, config, weights, slice(gpu, hidden, 0, S - 1, S), { linear: proj });
+    }),
+  );
+  cache.lengths.fill(S);
+  return logits;
+}
+
+/**
+ * One decode step: token ids [rows] (one per cache row) at rope position `position` (token index +
+ * ropeDelta; the same on t, h and w) are appended to the cache, attended to each row's prefix, and
+ * their logits [rows, vocab] returned. Every row must hold the same number of positions.
+ */
+export function decodeStep(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  cache: KvCache,
+  ids: Int32Array,
+  position: number,
+  proj: LinearFn = plainLinear,
+): Tensor {
+  const G = cache.rows;
+  if (ids.length !== G) throw new DecoderInputError(`${ids.length} token ids for ${G} KV cache rows`);
+  const at = cache.lengths[0]!;
+  if (cache.lengths.some((n) => n !== at))
+    throw new DecoderInputError('decodeStep needs every KV cache row at the same length');
+  if (at >= cache.maxLen)
+    throw new DecoderInputError(`the KV cache is full (${cache.maxLen} positions); allocate a longer one`);
+  const vocab = config.text.vocabSize;
+  for (const id of ids)
+    if (!(id >= 0 && id < vocab)) throw new DecoderInputError(`token id ${id} is outside the vocabulary`);
+  const lengths = new Int32Array(G).fill(at + 1);
+  const logits = noGrad(gpu, () =>
+    gpu.scope(() => {
+      const pos = new Int32Array(G).fill(position);
+      const rope = decoderRopeTable(gpu, config, [pos, pos, pos]);
+      const x0 = embedding(gpu, getWeight(weights, 'model.embed_tokens.weight'), ids);
+      const attend: AttendFn = (layer, q, k, v) => {
+        writeStep(gpu, cache, layer, k, v, at);
+        return attentionDecode(gpu, q, cache.keys[layer]!, cache.values[layer]!, lengths);
+      };
+      const hidden = runLayers(gpu, config, weights, x0, rope, attend, proj);
+      return lmHead(gpu, config, weights, hidden, { linear: proj });
+    }),
+  );
+  cache.lengths.set(lengths);
+  return logits;
+}
+
+/** Repeats the one row of x [1, n] `rows` times -> [rows, n]. */
+function repeatRow(gpu: Gpu, x: Tensor, rows: number): Tensor {
+  const n = x.shape[1]!;
+  const out = gpu.empty([rows, n]);
+  stridedCopy(gpu, x, { shape: [rows, n], strides: [0, 1], offset: 0 }, out, {
+    shape: [rows, n],
+    strides: [n, 1],
+    offset: 0,
+  });
+  return out;
+}
+
+/** Samples `numSamples` completions of one prompt; see GenerateOptions. */
+export async function generate(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  opts: GenerateOptions,
+): Promise<GenerateResult> {
+  const G = opts.numSamples;
+  const S = opts.inputIds.length;
+  if (!Number.isInteger(G) || G < 1) throw new DecoderInputError(`numSamples must be >= 1, got ${G}`);
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
+    throw new DecoderInputError(`maxNewTokens must be an integer >= 1, got ${opts.maxNewTokens}`);
+  if (!Number.isInteger(opts.ropeDelta))
+    throw new DecoderInputError(`ropeDelta must be an integer, got ${opts.ropeDelta}`);
+  const stop = new Set(opts.stopIds ?? config.tokens.eosTokenIds);
+  const proj = opts.linear ?? plainLinear;
+  const lpTemperature = opts.temperature > 0 ? opts.temperature : 1;
+  const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, seed: opts.seed };
+
+  const ids: number[][] = Array.from({ length: G }, () => []);
+  const logprobs: number[][] = Array.from({ length: G }, () => []);
+  const finished: boolean[] = new Array<boolean>(G).fill(false);
+
+  const cache = createKvCache(gpu, config, G, S + opts.maxNewTokens);
+  let logits: Tensor | undefined;
+  // Log-probs of a step's tokens are read back with the next step's ids, saving a sync per step.
+  let pending: { tensor: Tensor; rows: number[] } | undefined;
+  const takePending = (values: ArrayLike<number> | undefined) => {
+    if (!pending || !values) return;
+    for (const r of pending.rows) logprobs[r]!.push(values[r]!);
+    pending.tensor.dispose();
+    pending = undefined;
+  };
+  try {
+    logits = gpu.keep(
+      noGrad(gpu, () => gpu.scope(() => repeatRow(gpu, prefill(gpu, config, weights, cache, opts, proj), G))),
+    );
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const current: Tensor = logits;
+      const sampled = noGrad(gpu, () => sample(gpu, current, { ...sampling, step }));
+      const [drawn, prevLp] = await Promise.all([
+        gpu.read(sampled).finally(() => sampled.dispose()),
+        pending ? gpu.read(pending.tensor) : undefined,
+      ]);
+      takePending(prevLp);
+      const next = Int32Array.from(drawn);
+      const live: number[] = [];
+      for (let r = 0; r < G; r++) {
+        if (finished[r]) continue;
+        live.push(r);
+        ids[r]!.push(next[r]!);
+        if (stop.has(next[r]!)) finished[r] = true;
+      }
+      if (opts.logprobs)
+        pending = {
+          tensor: gpu.keep(noGrad(gpu, () => tokenLogprobs(gpu, current, next, lpTemperature))),
+          rows: live,
+        };
+      current.dispose();
+      logits = undefined;
+      if (step + 1 === opts.maxNewTokens || finished.every(Boolean)) break;
+      const position = S + step + opts.ropeDelta;
+      logits = gpu.keep(decodeStep(gpu, config, weights, cache, next, position, proj));
+    }
+    if (pending) takePending(await gpu.read(pending.tensor));
+  } finally {
+    logits?.dispose();
+    pending?.tensor.dispose();
+    disposeKvCache(cache);
+  }
+  return { ids, logprobs, finished };
+}

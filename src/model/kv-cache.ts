@@ -1,0 +1,87 @@
+// The decoder's key/value cache for generation: per layer, post-RoPE keys and values
+// [rows, maxLen, kvHeads, headDim] for `rows` sequences (the G samples of one prompt), and how many
+// positions of each row are filled. Writes are GPU copies; nothing is read back.
+import type { Gpu } from '../gpu/context.ts';
+import { stridedCopy } from '../gpu/ops/layout.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import type { ModelConfig } from './config.ts';
+import { DecoderInputError } from './errors.ts';
+
+export interface KvCache {
+  readonly rows: number;
+  readonly maxLen: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Per layer [rows, maxLen, kvHeads, headDim]. */
+  readonly keys: Tensor[];
+  readonly values: Tensor[];
+  /** Filled positions per row. */
+  readonly lengths: Int32Array;
+}
+
+/** An empty cache for every decoder layer of `config` (uninitialised memory, all lengths 0). */
+export function createKvCache(gpu: Gpu, config: ModelConfig, rows: number, maxLen: number): KvCache {
+  if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(maxLen) || maxLen < 1)
+    throw new DecoderInputError(
+      `a KV cache needs at least one row and one position, got ${rows} x ${maxLen}`,
+    );
+  const t = config.text;
+  const shape = [rows, maxLen, t.numKeyValueHeads, t.headDim];
+  const keys: Tensor[] = [];
+  const values: Tensor[] = [];
+  try {
+    for (let l = 0; l < t.numHiddenLayers; l++) {
+      keys.push(gpu.keep(gpu.empty(shape)));
+      values.push(gpu.keep(gpu.empty(shape)));
+    }
+  } catch (e) {
+    for (const x of [...keys, ...values]) x.dispose();
+    throw e;
+  }
+  return {
+    rows,
+    maxLen,
+    kvHeads: t.numKeyValueHeads,
+    headDim: t.headDim,
+    keys,
+    values,
+    lengths: new Int32Array(rows),
+  };
+}
+
+export function disposeKvCache(cache: KvCache): void {
+  for (const x of [...cache.keys, ...cache.values]) x.dispose();
+  cache.keys.length = 0;
+  cache.values.length = 0;
+}
+
+/**
+ * Writes one sequence's keys and values k, v [S, kvHeads, headDim] of `layer` at positions [0, S) of
+ * every row (a prompt prefilled once, replicated for the G samples). Lengths are set by the caller.
+ */
+export function writePrefix(gpu: Gpu, cache: KvCache, layer: number, k: Tensor, v: Tensor): void {
+  const S = k.shape[0]!;
+  const w = cache.kvHeads * cache.headDim;
+  if (S > cache.maxLen)
+    throw new DecoderInputError(`${S} prompt tokens do not fit in a KV cache of ${cache.maxLen} positions`);
+  const shape = [cache.rows, S, w];
+  const from = { shape, strides: [0, w, 1], offset: 0 };
+  const to = { shape, strides: [cache.maxLen * w, w, 1], offset: 0 };
+  stridedCopy(gpu, k, from, cache.keys[layer]!, to);
+  stridedCopy(gpu, v, from, cache.values[layer]!, to);
+}
+
+/**
+ * Writes one new key and value per row, k, v [rows, kvHeads, headDim], at position `at` of every row
+ * (all rows decode in step, so they share the position).
+ */
+export function writeStep(gpu: Gpu, cache: KvCache, layer: number, k: Tensor, v: Tensor, at: number): void {
+  const w = cache.kvHeads * cache.headDim;
+  if (at >= cache.maxLen)
+    throw new DecoderInputError(`position ${at} is past the KV cache's ${cache.maxLen} positions`);
+  const shape = [cache.rows, w];
+  const from = { shape, strides: [w, 1], offset: 0 };
+  const to = { shape, strides: [cache.maxLen * w, 1], offset: at * w };
+  stridedCopy(gpu, k, from, cache.keys[layer]!, to);
+  stridedCopy(gpu, v, from, cache.values[layer]!, to);
+}
