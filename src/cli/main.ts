@@ -2,11 +2,16 @@
 import { adapterLabel } from '../gpu/adapter.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { createNodeGpu } from '../gpu/node.ts';
+import { promptCommand } from './prompt.ts';
 
 const USAGE = `vgrpo: GRPO fine-tuning of Qwen-VL grounding models on WebGPU
 
 Usage:
   vgrpo info [--json]     the WebGPU adapter in use: name, features, limits
+  vgrpo prompt --model DIR|nano --image FILE --question TEXT [--prefill TEXT] [--system TEXT]
+               [--min-pixels N] [--max-pixels N] [--json] [--dump-pixels FILE]
+                          the model input for an image and question (token ids, image grid,
+                          M-RoPE positions, pixel_values checksums); needs no weights
   vgrpo help              this text
 `;
 
@@ -16,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'info':
         return await info(rest);
+      case 'prompt':
+        return await promptCommand(rest);
       case undefined:
       case 'help':
       case '--help':
