@@ -90,6 +90,22 @@ function block(
 }
 
 /**
+ * One tower block (`visual.blocks.<index>`) on x [N, E] with a 2D RoPE table and attention bounds the
+ * caller built (visionForward builds them from the grids): for checking single blocks at full size.
+ */
+export function visionBlock(
+  gpu: Gpu,
+  v: VisionConfig,
+  weights: VisionWeights,
+  index: number,
+  x: Tensor,
+  rope: Tensor,
+  cuSeqlens: readonly number[],
+): Tensor {
+  return gpu.scope(() => block(gpu, v, x, weightGetter(weights), index, rope, cuSeqlens));
+}
+
+/**
  * Runs the tower and merger. pixelValues [N, patchDim] f32 (N = sum of t*h*w over `grids`, rows in the
  * processor's order), grids one [t, h, w] per image -> features [N / merge^2, outHiddenSize], one row per
  * merged unit in the same order. The caller owns the result.
