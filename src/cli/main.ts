@@ -2,6 +2,7 @@
 import { adapterLabel } from '../gpu/adapter.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { createNodeGpu } from '../gpu/node.ts';
+import { generateCommand } from './generate.ts';
 import { promptCommand } from './prompt.ts';
 
 const USAGE = `vgrpo: GRPO fine-tuning of Qwen-VL grounding models on WebGPU
@@ -12,6 +13,11 @@ Usage:
                [--min-pixels N] [--max-pixels N] [--json] [--dump-pixels FILE]
                           the model input for an image and question (token ids, image grid,
                           M-RoPE positions, pixel_values checksums); needs no weights
+  vgrpo generate --model DIR|nano --image FILE --question TEXT [--prefill TEXT] [--system TEXT]
+               [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+               [--samples G] [--f16] [--json]
+                          answers the question about the image with the checkpoint on the GPU
+                          (KV-cached sampling; 'vgrpo generate --help' for the options)
   vgrpo help              this text
 `;
 
@@ -23,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
         return await info(rest);
       case 'prompt':
         return await promptCommand(rest);
+      case 'generate':
+        return await generateCommand(rest);
       case undefined:
       case 'help':
       case '--help':

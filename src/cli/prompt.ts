@@ -2,40 +2,20 @@
 // image processor, image pad expansion, M-RoPE positions) and prints it, to check prompts against
 // transformers' processor or to feed other tools.
 
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ImageDecodeError } from '../data/errors.ts';
-import { readImageFile } from '../data/image-decode-node.ts';
+import { imageTokenCount } from '../model/chat-template.ts';
 import {
-  applyChatTemplate,
-  buildPromptIds,
-  type ChatMessage,
-  imageTokenCount,
-} from '../model/chat-template.ts';
-import { type ModelConfig, parseModelConfig } from '../model/config.ts';
-import {
-  ChatTemplateError,
-  ConfigError,
-  ImageProcessorError,
-  RopeIndexError,
-  TokenizerFileError,
-  UnsupportedTokenizerError,
-} from '../model/errors.ts';
-import {
-  type ImageProcessorOptions,
-  imageOptionsFromConfig,
-  processImage,
-} from '../model/image-processor.ts';
-import { getRopeIndex } from '../model/rope-index.ts';
-import { loadTokenizer, type Tokenizer } from '../model/tokenizer.ts';
+  buildPrompt,
+  CliError,
+  DEFAULT_PREFILL,
+  isUserError,
+  loadPromptModel,
+  positiveIntArg,
+  readImageArg,
+} from './model-input.ts';
 
-/** The tutorial's assistant prefill: the model continues the assistant turn from here. */
-export const DEFAULT_PREFILL = 'Let me analyze this image.\n<think>';
-
-/** The built-in nano preset's folder. */
-export const NANO_DIR = fileURLToPath(new URL('../../public/nano', import.meta.url));
+export { DEFAULT_PREFILL, loadPromptModel, NANO_DIR, type PromptModel } from './model-input.ts';
 
 export const PROMPT_USAGE = `Usage: vgrpo prompt --model DIR|nano --image FILE --question TEXT [options]
   --prefill TEXT     assistant prefill the answer continues (default ${JSON.stringify(DEFAULT_PREFILL)};
@@ -46,80 +26,6 @@ export const PROMPT_USAGE = `Usage: vgrpo prompt --model DIR|nano --image FILE -
   --json             print {input_ids, image_grid_thw, position_ids, rope_delta, pixel_values}
   --dump-pixels FILE write pixel_values as raw little-endian float32, row-major
 `;
-
-/** A problem with the command's arguments or files; printed as is, exit code 1 (2 for usage). */
-class PromptCliError extends Error {
-  override name = 'PromptCliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
-
-/** What a model folder provides for building prompts (no weights). */
-export interface PromptModel {
-  config: ModelConfig;
-  tokenizer: Tokenizer;
-  imageOptions: ImageProcessorOptions;
-}
-
-async function readJsonFile(dir: string, name: string, required: boolean): Promise<unknown> {
-  const path = join(dir, name);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (!required && code === 'ENOENT') return undefined;
-    throw new PromptCliError(
-      code === 'ENOENT'
-        ? `model folder ${dir} has no ${name}; pass a Hugging Face Qwen2-VL / Qwen2.5-VL folder or 'nano'`
-        : `cannot read ${path}: ${(e as Error).message}`,
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new PromptCliError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-/**
- * Loads config.json, tokenizer.json, tokenizer_config.json (and chat_template.json if present) and
- * preprocessor_config.json from a model folder; `nano` is the built-in preset.
- */
-export async function loadPromptModel(model: string): Promise<PromptModel> {
-  const dir = model === 'nano' ? NANO_DIR : model;
-  const config = parseModelConfig(await readJsonFile(dir, 'config.json', true));
-  const tokenizerJson = await readJsonFile(dir, 'tokenizer.json', true);
-  const tokenizerConfig = await readJsonFile(dir, 'tokenizer_config.json', true);
-  const chatTemplateJson = (await readJsonFile(dir, 'chat_template.json', false)) as
-    | { chat_template?: unknown }
-    | undefined;
-  const chatTemplate =
-    typeof chatTemplateJson?.chat_template === 'string' ? chatTemplateJson.chat_template : undefined;
-  const tokenizer = loadTokenizer(
-    tokenizerJson,
-    tokenizerConfig,
-    chatTemplate === undefined ? {} : { chatTemplate },
-  );
-  const pre = await readJsonFile(dir, 'preprocessor_config.json', true);
-  if (typeof pre !== 'object' || pre === null || Array.isArray(pre)) {
-    throw new PromptCliError(`${join(dir, 'preprocessor_config.json')} is not a JSON object`);
-  }
-  return { config, tokenizer, imageOptions: imageOptionsFromConfig(pre as Record<string, unknown>) };
-}
-
-function positiveIntArg(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new PromptCliError(`${flag} must be a positive integer, got '${value}'`, 2);
-  }
-  return n;
-}
 
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -136,19 +42,10 @@ export async function promptCommand(args: string[]): Promise<number> {
   try {
     return await runPrompt(args);
   } catch (e) {
-    if (
-      e instanceof PromptCliError ||
-      e instanceof ImageDecodeError ||
-      e instanceof ImageProcessorError ||
-      e instanceof ConfigError ||
-      e instanceof TokenizerFileError ||
-      e instanceof UnsupportedTokenizerError ||
-      e instanceof ChatTemplateError ||
-      e instanceof RopeIndexError
-    ) {
+    if (isUserError(e)) {
       process.stderr.write(`vgrpo prompt: ${e.message}\n`);
-      if (e instanceof PromptCliError && e.exitCode === 2) process.stderr.write(`\n${PROMPT_USAGE}`);
-      return e instanceof PromptCliError ? e.exitCode : 1;
+      if (e instanceof CliError && e.exitCode === 2) process.stderr.write(`\n${PROMPT_USAGE}`);
+      return e instanceof CliError ? e.exitCode : 1;
     }
     throw e;
   }
@@ -175,7 +72,7 @@ async function runPrompt(args: string[]): Promise<number> {
       },
     }).values;
   } catch (e) {
-    throw new PromptCliError((e as Error).message, 2);
+    throw new CliError((e as Error).message, 2);
   }
   if (values.help) {
     process.stdout.write(PROMPT_USAGE);
@@ -183,44 +80,21 @@ async function runPrompt(args: string[]): Promise<number> {
   }
   const str = (k: string): string | undefined => values[k] as string | undefined;
   for (const required of ['model', 'image', 'question']) {
-    if (str(required) === undefined) throw new PromptCliError(`--${required} is required`, 2);
+    if (str(required) === undefined) throw new CliError(`--${required} is required`, 2);
   }
   const minPixels = positiveIntArg(str('min-pixels'), '--min-pixels');
   const maxPixels = positiveIntArg(str('max-pixels'), '--max-pixels');
 
-  const { config, tokenizer, imageOptions } = await loadPromptModel(str('model')!);
-  const imagePath = str('image')!;
-  let image: Awaited<ReturnType<typeof readImageFile>>;
-  try {
-    image = await readImageFile(imagePath);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') throw new PromptCliError(`image file ${imagePath} does not exist`);
-    if (code === 'EISDIR') throw new PromptCliError(`image ${imagePath} is a folder, not an image file`);
-    throw e;
-  }
-  const processed = processImage(image, {
-    ...imageOptions,
-    ...(minPixels === undefined ? {} : { minPixels }),
-    ...(maxPixels === undefined ? {} : { maxPixels }),
+  const model = await loadPromptModel(str('model')!);
+  const image = await readImageArg(str('image')!);
+  const { text, inputIds, processed, rope } = buildPrompt(model, image, {
+    question: str('question')!,
+    prefill: str('prefill'),
+    system: str('system'),
+    minPixels,
+    maxPixels,
   });
-
-  const messages: ChatMessage[] = [];
-  const system = str('system');
-  if (system !== undefined) messages.push({ role: 'system', content: system });
-  messages.push({
-    role: 'user',
-    content: [{ type: 'image' }, { type: 'text', text: str('question')! }],
-  });
-  const prefill = str('prefill') ?? DEFAULT_PREFILL;
-  const text = applyChatTemplate(tokenizer, messages, { assistantPrefill: prefill });
-  const merge = config.vision.spatialMergeSize;
-  const inputIds = buildPromptIds(tokenizer, text, [imageTokenCount(processed.gridThw, merge)]);
-  const rope = getRopeIndex(inputIds, [processed.gridThw], {
-    imageTokenId: config.tokens.imageTokenId,
-    visionStartId: config.tokens.visionStartTokenId,
-    spatialMergeSize: merge,
-  });
+  const merge = model.config.vision.spatialMergeSize;
 
   let sum = 0;
   let absSum = 0;
@@ -233,7 +107,7 @@ async function runPrompt(args: string[]): Promise<number> {
     try {
       await writeFile(dump, float32LeBytes(processed.pixelValues));
     } catch (e) {
-      throw new PromptCliError(`cannot write ${dump}: ${(e as Error).message}`);
+      throw new CliError(`cannot write ${dump}: ${(e as Error).message}`);
     }
   }
 
