@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { benchGenerate } from './generate.ts';
 import { benchLayers } from './layers.ts';
 import { benchMatmul } from './matmul.ts';
 
@@ -25,6 +26,8 @@ try {
   const results = await benchMatmul(gpu, { runs, only: filter }, log);
   log('layers, forward + backward (median after 1 warm-up run):');
   const layers = await benchLayers(gpu, { runs, only: filter }, log);
+  log('generation, nano with random weights (median after 1 warm-up run):');
+  const generation = await benchGenerate(gpu, { runs, only: filter }, log);
   const report = {
     adapter: adapterLabel(gpu.adapter),
     adapter_info: {
@@ -37,6 +40,7 @@ try {
     runs,
     results,
     layers,
+    generation,
   };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);

@@ -1,7 +1,7 @@
 // Loading a Qwen-VL model from an HF-layout folder and running the full vision-language forward, against
 // a float64 reference composed from test/reference/qwen2-vision.ts and qwen2-decoder.ts with position
-// ids from a re-statement of transformers' get_rope_index written here: a tiny Qwen2-VL (bf16, one
-// file), a tiny Qwen2.5-VL (window attention; f32 shards, newer naming), the nano preset; f16 weights;
+// ids from a re-statement of transformers' get_rope_index (both in test/model/vl-reference.ts): a tiny
+// Qwen2-VL (bf16, one file), a tiny Qwen2.5-VL (window attention; f32 shards, newer naming), the nano preset; f16 weights;
 // the loader's typed errors; one Qwen2-VL-2B-sized decoder layer and vision block (bf16).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { ropeTable } from '../../src/gpu/ops/rope.ts';
 import { visionRopeAngles } from '../../src/gpu/rope-angles.ts';
 import { directoryOpener } from '../../src/model/byte-source-node.ts';
 import { matchTensors, openCheckpoint } from '../../src/model/checkpoint.ts';
-import { type ModelConfig, parameterShapes } from '../../src/model/config.ts';
+import { parameterShapes } from '../../src/model/config.ts';
 import { decoderLayer, decoderRopeTable } from '../../src/model/decoder.ts';
 import {
   CheckpointError,
@@ -28,9 +28,10 @@ import { disposeWeights } from '../../src/model/weights.ts';
 import { expectClose, randomArray, rng, setupGpu } from '../helpers.ts';
 import * as R from '../reference/f64grad.ts';
 import { roundToHalf } from '../reference/half.ts';
-import { type RefDecoderConfig, refDecoderForward, refMropeAngles } from '../reference/qwen2-decoder.ts';
-import { type VisionRefConfig, visionAnglesRef, visionForwardRef } from '../reference/qwen2-vision.ts';
+import { refMropeAngles } from '../reference/qwen2-decoder.ts';
+import { visionAnglesRef } from '../reference/qwen2-vision.ts';
 import { roundToBf16, type WrittenModel, writeHfModel } from './hf-folder.ts';
+import { promptIds, refModelLogits, ropeIndexRef } from './vl-reference.ts';
 
 const gpu = setupGpu();
 
@@ -107,85 +108,6 @@ const QWEN2_2B_JSON = {
   },
 };
 
-/**
- * transformers' get_rope_index for still images, re-stated: for each image, the text before it gets
- * arange(text_len) + st_idx (st_idx = max so far + 1), the image's llm grid gets t/h/w indexes
- * + text_len + st_idx; the text after the last image continues the same way.
- */
-function ropeIndexRef(
-  ids: readonly number[],
-  grids: readonly ImageGrid[],
-  imageId: number,
-  merge = 2,
-): [number[], number[], number[]] {
-  const out: [number[], number[], number[]] = [[], [], []];
-  const stIdx = () => (out[0].length === 0 ? 0 : Math.max(...out[0], ...out[1], ...out[2]) + 1);
-  let st = 0;
-  for (const [t, h, w] of grids) {
-    const ed = ids.indexOf(imageId, st);
-    const [lt, lh, lw] = [t, h / merge, w / merge];
-    const textLen = ed - st;
-    const s0 = stIdx();
-    for (let i = 0; i < textLen; i++) for (const row of out) row.push(s0 + i);
-    for (let a = 0; a < lt; a++)
-      for (let b = 0; b < lh; b++)
-        for (let c = 0; c < lw; c++) {
-          out[0].push(a + textLen + s0);
-          out[1].push(b + textLen + s0);
-          out[2].push(c + textLen + s0);
-        }
-    st = ed + lt * lh * lw;
-  }
-  if (st < ids.length) {
-    const s0 = stIdx();
-    for (let i = 0; i < ids.length - st; i++) for (const row of out) row.push(s0 + i);
-  }
-  return out;
-}
-
-/** before, <vision_start>, the image's pads, <vision_end>, after. */
-function promptIds(c: ModelConfig, before: number[], grid: ImageGrid, after: number[]): number[] {
-  const pads = (grid[0] * grid[1] * grid[2]) / 4;
-  return [
-    ...before,
-    c.tokens.visionStartTokenId,
-    ...Array(pads).fill(c.tokens.imageTokenId),
-    c.tokens.visionEndTokenId,
-    ...after,
-  ];
-}
-
-function decoderRefConfig(c: ModelConfig): RefDecoderConfig {
-  const t = c.text;
-  return {
-    hidden: t.hiddenSize,
-    layers: t.numHiddenLayers,
-    heads: t.numAttentionHeads,
-    kvHeads: t.numKeyValueHeads,
-    headDim: t.headDim,
-    eps: t.rmsNormEps,
-    theta: t.ropeTheta,
-    section: t.mropeSection,
-    tied: t.tieWordEmbeddings,
-    imageTokenId: c.tokens.imageTokenId,
-  };
-}
-
-function visionRefConfig(c: ModelConfig): VisionRefConfig {
-  const v = c.vision;
-  return {
-    kind: c.modelType,
-    embed: v.hiddenSize,
-    heads: v.numHeads,
-    depth: v.depth,
-    patchDim: v.patchDim,
-    outHidden: v.outHiddenSize,
-    windowSize: v.windowSize ?? undefined,
-    patchSize: v.patchSize,
-    fullatt: v.fullattBlockIndexes,
-  };
-}
-
 /** Reference logits of the full model from the stored values (`transform` maps each tensor's values). */
 function refLogits(
   m: WrittenModel,
@@ -194,21 +116,9 @@ function refLogits(
   grids: ImageGrid[],
   transform: (name: string, v: Float32Array) => ArrayLike<number> = (_, v) => v,
 ): Float64Array {
-  const c = m.config;
   const leaves: Record<string, R.V> = {};
   for (const [name, v] of m.values) leaves[name] = R.leaf(transform(name, v), m.shapes.get(name)!);
-  let features: R.V | undefined;
-  if (pixels) {
-    const N = pixels.length / c.vision.patchDim;
-    features = visionForwardRef(
-      visionRefConfig(c),
-      (n) => leaves[`visual.${n}`]!,
-      R.leaf(pixels, [N, c.vision.patchDim]),
-      grids,
-    );
-  }
-  const positions = ropeIndexRef(ids, grids, c.tokens.imageTokenId);
-  return refDecoderForward(decoderRefConfig(c), leaves, { ids, positions, features }).data;
+  return refModelLogits(m.config, leaves, ids, pixels, grids).data;
 }
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 1e-12);
