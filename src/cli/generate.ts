@@ -2,7 +2,6 @@
 // `vgrpo prompt` does, loads the weights, runs the vision tower and KV-cached generation, and prints the
 // completion(s), each with the assistant prefill in front (the model continues it).
 
-import { parseArgs } from 'node:util';
 import { noGrad } from '../gpu/autograd.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { directoryOpener } from '../model/byte-source-node.ts';
@@ -10,11 +9,11 @@ import { generate } from '../model/generate.ts';
 import { loadModel } from '../model/load.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { visionForward } from '../model/vision.ts';
+import { type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
 import {
   buildPrompt,
   CliError,
   DEFAULT_PREFILL,
-  isUserError,
   loadPromptModel,
   modelDir,
   positiveIntArg,
@@ -94,50 +93,27 @@ function numberArg(value: string | undefined, flag: string, ok: (n: number) => b
 }
 
 /** Runs `vgrpo generate ARGS`; returns the exit code. */
-export async function generateCommand(args: string[]): Promise<number> {
-  try {
-    return await runGenerate(args);
-  } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`vgrpo generate: ${e.message}\n`);
-      if (e instanceof CliError && e.exitCode === 2) process.stderr.write(`\n${GENERATE_USAGE}`);
-      return e instanceof CliError ? e.exitCode : 1;
-    }
-    throw e;
-  }
+export function generateCommand(args: string[]): Promise<number> {
+  return runSubcommand('generate', GENERATE_USAGE, args, FLAGS, runGenerate);
 }
 
-async function runGenerate(args: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        image: { type: 'string' },
-        question: { type: 'string' },
-        prefill: { type: 'string' },
-        system: { type: 'string' },
-        'max-new-tokens': { type: 'string' },
-        temperature: { type: 'string' },
-        'top-k': { type: 'string' },
-        'top-p': { type: 'string' },
-        seed: { type: 'string' },
-        samples: { type: 'string' },
-        f16: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw new CliError((e as Error).message, 2);
-  }
-  if (values.help) {
-    process.stdout.write(GENERATE_USAGE);
-    return 0;
-  }
+const FLAGS: FlagSpec = {
+  model: { type: 'string' },
+  image: { type: 'string' },
+  question: { type: 'string' },
+  prefill: { type: 'string' },
+  system: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  samples: { type: 'string' },
+  f16: { type: 'boolean' },
+  json: { type: 'boolean' },
+};
+
+async function runGenerate(values: FlagValues): Promise<number> {
   const str = (k: string): string | undefined => values[k] as string | undefined;
   for (const required of ['model', 'image', 'question']) {
     if (str(required) === undefined) throw new CliError(`--${required} is required`, 2);

@@ -3,13 +3,12 @@
 // transformers' processor or to feed other tools.
 
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { imageTokenCount } from '../model/chat-template.ts';
+import { type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
 import {
   buildPrompt,
   CliError,
   DEFAULT_PREFILL,
-  isUserError,
   loadPromptModel,
   positiveIntArg,
   readImageArg,
@@ -38,46 +37,23 @@ function float32LeBytes(values: Float32Array): Uint8Array {
 }
 
 /** Runs `vgrpo prompt ARGS`; returns the exit code. */
-export async function promptCommand(args: string[]): Promise<number> {
-  try {
-    return await runPrompt(args);
-  } catch (e) {
-    if (isUserError(e)) {
-      process.stderr.write(`vgrpo prompt: ${e.message}\n`);
-      if (e instanceof CliError && e.exitCode === 2) process.stderr.write(`\n${PROMPT_USAGE}`);
-      return e instanceof CliError ? e.exitCode : 1;
-    }
-    throw e;
-  }
+export function promptCommand(args: string[]): Promise<number> {
+  return runSubcommand('prompt', PROMPT_USAGE, args, FLAGS, runPrompt);
 }
 
-async function runPrompt(args: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        image: { type: 'string' },
-        question: { type: 'string' },
-        prefill: { type: 'string' },
-        system: { type: 'string' },
-        'min-pixels': { type: 'string' },
-        'max-pixels': { type: 'string' },
-        json: { type: 'boolean' },
-        'dump-pixels': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (e) {
-    throw new CliError((e as Error).message, 2);
-  }
-  if (values.help) {
-    process.stdout.write(PROMPT_USAGE);
-    return 0;
-  }
+const FLAGS: FlagSpec = {
+  model: { type: 'string' },
+  image: { type: 'string' },
+  question: { type: 'string' },
+  prefill: { type: 'string' },
+  system: { type: 'string' },
+  'min-pixels': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  json: { type: 'boolean' },
+  'dump-pixels': { type: 'string' },
+};
+
+async function runPrompt(values: FlagValues): Promise<number> {
   const str = (k: string): string | undefined => values[k] as string | undefined;
   for (const required of ['model', 'image', 'question']) {
     if (str(required) === undefined) throw new CliError(`--${required} is required`, 2);
