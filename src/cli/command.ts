@@ -1,7 +1,21 @@
 // Scaffolding shared by the vgrpo subcommands: flag parsing (usage errors exit 2 with the usage text),
-// --help, and turning the errors a person can cause into a one-line message and exit code 1.
+// --help, and turning the errors a person can cause (CliError and the typed model / data errors) into a
+// one-line message and exit code 1.
 import { parseArgs } from 'node:util';
-import { CliError, isUserError } from './model-input.ts';
+import { DataOptionsError, DatasetFormatError, ImageDecodeError } from '../data/errors.ts';
+import {
+  ChatTemplateError,
+  CheckpointError,
+  ConfigError,
+  DecoderInputError,
+  ImageProcessorError,
+  RopeIndexError,
+  SafetensorsError,
+  TensorMismatchError,
+  TokenizerFileError,
+  UnsupportedTokenizerError,
+  VisionInputError,
+} from '../model/errors.ts';
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 export type FlagValues = Record<string, string | boolean | undefined>;
@@ -38,4 +52,36 @@ export async function runSubcommand(
     }
     throw e;
   }
+}
+
+/** A problem with a command's arguments or files; printed as is, exit code 1 (2 for usage). */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether `e` is an error a person caused (bad file, argument, checkpoint): print it, exit 1 or 2. */
+export function isUserError(e: unknown): e is Error {
+  return (
+    e instanceof CliError ||
+    e instanceof ImageDecodeError ||
+    e instanceof DataOptionsError ||
+    e instanceof DatasetFormatError ||
+    e instanceof ImageProcessorError ||
+    e instanceof ConfigError ||
+    e instanceof TokenizerFileError ||
+    e instanceof UnsupportedTokenizerError ||
+    e instanceof ChatTemplateError ||
+    e instanceof RopeIndexError ||
+    e instanceof CheckpointError ||
+    e instanceof SafetensorsError ||
+    e instanceof TensorMismatchError ||
+    e instanceof DecoderInputError ||
+    e instanceof VisionInputError
+  );
 }

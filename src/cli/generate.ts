@@ -9,10 +9,9 @@ import { generate } from '../model/generate.ts';
 import { loadModel } from '../model/load.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { visionForward } from '../model/vision.ts';
-import { type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
+import { CliError, type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
 import {
   buildPrompt,
-  CliError,
   DEFAULT_PREFILL,
   loadPromptModel,
   modelDir,

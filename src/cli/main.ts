@@ -3,6 +3,7 @@ import { adapterLabel } from '../gpu/adapter.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { generateCommand } from './generate.ts';
+import { inspectDatasetCommand } from './inspect-dataset.ts';
 import { promptCommand } from './prompt.ts';
 
 const USAGE = `vgrpo: GRPO fine-tuning of Qwen-VL grounding models on WebGPU
@@ -18,6 +19,10 @@ Usage:
                [--samples G] [--f16] [--json]
                           answers the question about the image with the checkpoint on the GPU
                           (KV-cached sampling; 'vgrpo generate --help' for the options)
+  vgrpo inspect-dataset PATH [--json] [--box-format F] [--image-field F] [--question-field F]
+               [--box-field F] [--decode]
+                          validation report of a JSON / JSONL grounding dataset (a file, or a
+                          folder with one plus its images): rows, usable rows, every issue
   vgrpo help              this text
 `;
 
@@ -31,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
         return await promptCommand(rest);
       case 'generate':
         return await generateCommand(rest);
+      case 'inspect-dataset':
+        return await inspectDatasetCommand(rest);
       case undefined:
       case 'help':
       case '--help':

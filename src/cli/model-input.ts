@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ImageDecodeError } from '../data/errors.ts';
 import { readImageFile } from '../data/image-decode-node.ts';
 import {
   applyChatTemplate,
@@ -15,19 +14,6 @@ import {
 } from '../model/chat-template.ts';
 import { type ModelConfig, parseModelConfig } from '../model/config.ts';
 import {
-  ChatTemplateError,
-  CheckpointError,
-  ConfigError,
-  DecoderInputError,
-  ImageProcessorError,
-  RopeIndexError,
-  SafetensorsError,
-  TensorMismatchError,
-  TokenizerFileError,
-  UnsupportedTokenizerError,
-  VisionInputError,
-} from '../model/errors.ts';
-import {
   type ImageProcessorOptions,
   imageOptionsFromConfig,
   type ProcessedImage,
@@ -36,42 +22,13 @@ import {
 } from '../model/image-processor.ts';
 import { getRopeIndex, type RopeIndex } from '../model/rope-index.ts';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer.ts';
+import { CliError } from './command.ts';
 
 /** The tutorial's assistant prefill: the model continues the assistant turn from here. */
 export const DEFAULT_PREFILL = 'Let me analyze this image.\n<think>';
 
 /** The built-in nano preset's folder. */
 export const NANO_DIR = fileURLToPath(new URL('../../public/nano', import.meta.url));
-
-/** A problem with a command's arguments or files; printed as is, exit code 1 (2 for usage). */
-export class CliError extends Error {
-  override name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
-
-/** Whether `e` is an error a person caused (bad file, argument, checkpoint): print it, exit 1 or 2. */
-export function isUserError(e: unknown): e is Error {
-  return (
-    e instanceof CliError ||
-    e instanceof ImageDecodeError ||
-    e instanceof ImageProcessorError ||
-    e instanceof ConfigError ||
-    e instanceof TokenizerFileError ||
-    e instanceof UnsupportedTokenizerError ||
-    e instanceof ChatTemplateError ||
-    e instanceof RopeIndexError ||
-    e instanceof CheckpointError ||
-    e instanceof SafetensorsError ||
-    e instanceof TensorMismatchError ||
-    e instanceof DecoderInputError ||
-    e instanceof VisionInputError
-  );
-}
 
 /** The folder a --model value names: `nano` is the built-in preset. */
 export function modelDir(model: string): string {

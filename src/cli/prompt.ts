@@ -4,10 +4,9 @@
 
 import { writeFile } from 'node:fs/promises';
 import { imageTokenCount } from '../model/chat-template.ts';
-import { type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
+import { CliError, type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
 import {
   buildPrompt,
-  CliError,
   DEFAULT_PREFILL,
   loadPromptModel,
   positiveIntArg,

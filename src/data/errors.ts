@@ -13,3 +13,23 @@ export class ImageDecodeError extends Error {
     super(`${file}: ${detail}`);
   }
 }
+
+/** Invalid options for a data tool: synthetic generator knobs, a split fraction, sampler settings. */
+export class DataOptionsError extends Error {
+  override name = 'DataOptionsError';
+}
+
+/**
+ * A dataset that cannot be read as a whole: no annotation file found, not JSON / JSONL, rows whose
+ * fields cannot be recognised. Problems of single rows are never thrown: they go in the report.
+ */
+export class DatasetFormatError extends Error {
+  override name = 'DatasetFormatError';
+  constructor(
+    /** The file or folder the problem is in. */
+    readonly source: string,
+    detail: string,
+  ) {
+    super(`${source}: ${detail}`);
+  }
+}
