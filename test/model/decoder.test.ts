@@ -3,71 +3,27 @@
 // image-spliced sequences, tied and untied heads, packed sequences, the nano preset; gradients of a
 // weighted sum of the logits w.r.t. every weight and the image features against the reference's
 // autodiff and, on sampled elements, its central finite differences.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { markTrainable, noGrad, Tape } from '../../src/gpu/autograd.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
 import { linear } from '../../src/gpu/ops/linear.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
-import { type ModelConfig, parseModelConfig } from '../../src/model/config.ts';
+import type { ModelConfig } from '../../src/model/config.ts';
 import { decoderForward, type LinearFn } from '../../src/model/decoder.ts';
 import { DecoderInputError, TensorMismatchError } from '../../src/model/errors.ts';
 import { checkWeights, disposeWeights, randomWeights, type Weights } from '../../src/model/weights.ts';
 import { expectClose, randomArray, rng, setupGpu } from '../helpers.ts';
 import * as R from '../reference/f64grad.ts';
 import {
-  type RefDecoderConfig,
   type RefDecoderInput,
   refDecoderForward,
   refMropeAngles,
   weightedSum,
 } from '../reference/qwen2-decoder.ts';
+import { nanoConfig, tinyConfig } from './test-configs.ts';
+import { decoderRefConfig } from './vl-reference.ts';
 
 const gpu = setupGpu();
-
-const IMAGE = 45;
-function tinyConfig(tied: boolean): ModelConfig {
-  return parseModelConfig({
-    model_type: 'qwen2_vl',
-    hidden_size: 32,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 48,
-    vocab_size: 50,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    tie_word_embeddings: tied,
-    rope_scaling: { type: 'mrope', mrope_section: [1, 1, 2] },
-    vision_start_token_id: 43,
-    vision_end_token_id: 44,
-    image_token_id: IMAGE,
-    video_token_id: 46,
-    vision_config: { depth: 1, embed_dim: 16, num_heads: 2 },
-  });
-}
-
-function nanoConfig(): ModelConfig {
-  const path = fileURLToPath(new URL('../../public/nano/config.json', import.meta.url));
-  return parseModelConfig(readFileSync(path, 'utf8'));
-}
-
-function refConfig(c: ModelConfig): RefDecoderConfig {
-  const t = c.text;
-  return {
-    hidden: t.hiddenSize,
-    layers: t.numHiddenLayers,
-    heads: t.numAttentionHeads,
-    kvHeads: t.numKeyValueHeads,
-    headDim: t.headDim,
-    eps: t.rmsNormEps,
-    theta: t.ropeTheta,
-    section: t.mropeSection,
-    tied: t.tieWordEmbeddings,
-    imageTokenId: c.tokens.imageTokenId,
-  };
-}
 
 interface Sequence {
   ids: Int32Array;
@@ -148,7 +104,7 @@ async function compareLogits(
   const got = await g.read(logits);
 
   const rw = await refWeights(g, w);
-  const cfg = refConfig(config);
+  const cfg = decoderRefConfig(config);
   const bounds = cuSeqlens ?? [0, seq.ids.length];
   const want: number[] = [];
   for (let b = 0; b + 1 < bounds.length; b++) {
@@ -236,7 +192,7 @@ describe('decoder gradients', () => {
 
       const rw = await refWeights(g, w);
       const rf = R.leaf(feats, [seq.pads, H]);
-      const cfg = refConfig(c);
+      const cfg = decoderRefConfig(c);
       const input = { ids: seq.ids, positions: seq.positions, features: rf };
       const loss = () => weightedSum(refDecoderForward(cfg, rw, input), upstream);
       R.backward(loss());

@@ -3,50 +3,23 @@
 // recomputing the whole decoderForward at every step (tiny and nano configs, text-only and with image
 // features spliced at M-RoPE positions from getRopeIndex); seeded sampling reproducible and different
 // across samples; stop ids; log-probs against tokenLogprobs of the recomputed logits.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/context.ts';
 import { attentionDecode } from '../../src/gpu/ops/attention-decode.ts';
 import { linear } from '../../src/gpu/ops/linear.ts';
 import { tokenLogprobs } from '../../src/gpu/ops/logprobs.ts';
-import { type ModelConfig, parseModelConfig } from '../../src/model/config.ts';
+import type { ModelConfig } from '../../src/model/config.ts';
 import { decoderForward, type LinearFn } from '../../src/model/decoder.ts';
 import { decodeStep, type GenerateOptions, generate, prefill } from '../../src/model/generate.ts';
 import { createKvCache, disposeKvCache } from '../../src/model/kv-cache.ts';
 import { getRopeIndex } from '../../src/model/rope-index.ts';
 import { disposeWeights, randomWeights, type Weights } from '../../src/model/weights.ts';
 import { expectClose, randomArray, rng, setupGpu } from '../helpers.ts';
+import { nanoConfig, TINY_IMAGE_TOKEN, tinyConfig } from './test-configs.ts';
 
 const gpu = setupGpu();
 
-const IMAGE = 45;
-function tinyConfig(): ModelConfig {
-  return parseModelConfig({
-    model_type: 'qwen2_vl',
-    hidden_size: 32,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 48,
-    vocab_size: 50,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    tie_word_embeddings: true,
-    rope_scaling: { type: 'mrope', mrope_section: [1, 1, 2] },
-    vision_start_token_id: 43,
-    vision_end_token_id: 44,
-    image_token_id: IMAGE,
-    video_token_id: 46,
-    eos_token_id: 49,
-    vision_config: { depth: 1, embed_dim: 16, num_heads: 2 },
-  });
-}
-
-function nanoConfig(): ModelConfig {
-  const path = fileURLToPath(new URL('../../public/nano/config.json', import.meta.url));
-  return parseModelConfig(readFileSync(path, 'utf8'));
-}
+const IMAGE = TINY_IMAGE_TOKEN;
 
 interface Prompt {
   ids: Int32Array;

@@ -9,7 +9,6 @@ import { markTrainable, Tape } from '../../src/gpu/autograd.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
 import { linear } from '../../src/gpu/ops/linear.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
-import { type ModelConfig, parseModelConfig } from '../../src/model/config.ts';
 import { decoderForward } from '../../src/model/decoder.ts';
 import { LoraError } from '../../src/model/errors.ts';
 import {
@@ -24,46 +23,11 @@ import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensor
 import { disposeWeights, randomWeights, type Weights } from '../../src/model/weights.ts';
 import { expectClose, randomArray, rng, setupGpu } from '../helpers.ts';
 import * as R from '../reference/f64grad.ts';
-import { type RefDecoderConfig, refDecoderForward, weightedSum } from '../reference/qwen2-decoder.ts';
+import { refDecoderForward, weightedSum } from '../reference/qwen2-decoder.ts';
+import { tinyConfig } from './test-configs.ts';
+import { decoderRefConfig } from './vl-reference.ts';
 
 const gpu = setupGpu();
-
-function tinyConfig(tied = true): ModelConfig {
-  return parseModelConfig({
-    model_type: 'qwen2_vl',
-    hidden_size: 32,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 48,
-    vocab_size: 50,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    tie_word_embeddings: tied,
-    rope_scaling: { type: 'mrope', mrope_section: [1, 1, 2] },
-    vision_start_token_id: 43,
-    vision_end_token_id: 44,
-    image_token_id: 45,
-    video_token_id: 46,
-    vision_config: { depth: 1, embed_dim: 16, num_heads: 2 },
-  });
-}
-
-function refConfig(c: ModelConfig): RefDecoderConfig {
-  const t = c.text;
-  return {
-    hidden: t.hiddenSize,
-    layers: t.numHiddenLayers,
-    heads: t.numAttentionHeads,
-    kvHeads: t.numKeyValueHeads,
-    headDim: t.headDim,
-    eps: t.rmsNormEps,
-    theta: t.ropeTheta,
-    section: t.mropeSection,
-    tied: t.tieWordEmbeddings,
-    imageTokenId: c.tokens.imageTokenId,
-  };
-}
 
 const IDS = Int32Array.from([1, 7, 3, 3, 12, 40, 2, 9, 0]);
 const POS = Int32Array.from(IDS, (_, i) => i);
@@ -223,7 +187,7 @@ describe('LoRA forward and gradients against float64 references', () => {
         leaves.push([`${ad.module}.A`, ad.A, rA], [`${ad.module}.B`, ad.B, rB]);
         merged[`${ad.module}.weight`] = mergedV(rw[`${ad.module}.weight`]!, rA, rB, lora.scaling);
       }
-      const cfg = refConfig(c);
+      const cfg = decoderRefConfig(c);
       const refIn = { ids: IDS, positions: INPUT.positions };
       const run = () => {
         for (const ad of lora.adapters.values()) {
