@@ -7,16 +7,34 @@ export interface DroppedFile {
   readonly path: string;
   readonly size: number;
   read(): Promise<Uint8Array>;
+  /** Bytes [start, end) only (clamped to the file), without reading the rest where the store allows. */
+  readRange(start: number, end: number): Promise<Uint8Array>;
 }
 
 export type DroppedFiles = readonly DroppedFile[];
+
+/** A DroppedFile over bytes already in memory (fixtures, decompressed entries). */
+export function droppedFileFromBytes(path: string, bytes: Uint8Array): DroppedFile {
+  return {
+    path: normalisePath(path),
+    size: bytes.length,
+    read: async () => bytes,
+    readRange: async (start, end) =>
+      bytes.subarray(Math.max(0, start), Math.max(0, Math.min(end, bytes.length))),
+  };
+}
 
 /** Browser: files from an <input webkitdirectory> or a drop; folders keep their webkitRelativePath. */
 export function droppedFilesFromFileList(files: Iterable<File>): DroppedFile[] {
   const out: DroppedFile[] = [];
   for (const file of files) {
     const path = normalisePath(file.webkitRelativePath || file.name);
-    out.push({ path, size: file.size, read: async () => new Uint8Array(await file.arrayBuffer()) });
+    out.push({
+      path,
+      size: file.size,
+      read: async () => new Uint8Array(await file.arrayBuffer()),
+      readRange: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
+    });
   }
   return out;
 }

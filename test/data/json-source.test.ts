@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetFormatError } from '../../src/data/errors.ts';
-import { type DroppedFile, droppedFilesFromFileList, ImageResolver } from '../../src/data/files.ts';
+import {
+  type DroppedFile,
+  droppedFileFromBytes,
+  droppedFilesFromFileList,
+  ImageResolver,
+} from '../../src/data/files.ts';
 import { decodeImage } from '../../src/data/image-decode-node.ts';
 import { type JsonSourceOptions, openJsonDataset, toGroundingRows } from '../../src/data/json-source.ts';
 import { openJsonDatasetAt } from '../../src/data/json-source-node.ts';
@@ -24,7 +29,7 @@ function png(width: number, height: number): Uint8Array {
 
 function mem(path: string, content: string | Uint8Array): DroppedFile {
   const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
-  return { path, size: bytes.length, read: async () => bytes };
+  return droppedFileFromBytes(path, bytes);
 }
 
 function open(files: DroppedFile[], options: JsonSourceOptions = {}) {
