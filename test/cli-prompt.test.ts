@@ -225,7 +225,7 @@ describe('vgrpo prompt', () => {
     mkdirSync(emptyModel);
     const cases: [string[], RegExp][] = [
       [['--model', 'nano', '--image', join(dir, 'missing.png')], /missing\.png does not exist/],
-      [['--model', 'nano', '--image', textFile], /not a PNG or JPEG/],
+      [['--model', 'nano', '--image', textFile], /not a PNG, JPEG or WebP/],
       [['--model', 'nano', '--image', truncated], /cannot decode this PNG/],
       [['--model', emptyModel, '--image', pngPath], /has no config\.json/],
       [['--model', join(dir, 'nowhere'), '--image', pngPath], /has no config\.json/],

@@ -1,73 +1,145 @@
-// Node-side image decoding: PNG (pngjs) and JPEG (jpeg-js) bytes to 8-bit RGBA, the format is found
-// from the file's magic bytes, not its name. Pure JS, so no native build; JPEG decoding may differ from
-// libjpeg (PIL) by a level or so on some pixels.
+// Node-side image decoding to 8-bit RGBA: PNG (pngjs), JPEG (jpeg-js), WebP (@jsquash/webp, libwebp
+// in wasm, loaded from the installed package). The format is found from the file's magic bytes, not
+// its name. No native build; JPEG decoding may differ from libjpeg (PIL) by a level or so on some
+// pixels. A JPEG's EXIF orientation is applied (the displayed image, as browsers and HF `datasets`
+// give it); PNG and WebP EXIF is not read.
 
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import decodeWebp, { init as initWebpDecoder } from '@jsquash/webp/decode.js';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { RgbImage } from '../model/image-processor.ts';
 import { ImageDecodeError } from './errors.ts';
+import { applyOrientation } from './exif-orientation.ts';
+import { readImageHeader } from './image-header.ts';
 
-export type ImageFormat = 'png' | 'jpeg';
-
-/** The format of encoded image bytes from their signature, or undefined when neither PNG nor JPEG. */
-export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
-  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (bytes.length >= 8 && png.every((b, i) => bytes[i] === b)) return 'png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  return undefined;
-}
-
-// Refuse images whose decoded RGBA would not fit comfortably in memory (JPEG and PNG alike).
+// Refuse images whose decoded RGBA would not fit comfortably in memory.
 const MAX_MEGAPIXELS = 100;
 
+// The package's typings declare init(options) but the code takes (wasmModule, options).
+const initWebp = initWebpDecoder as unknown as (module: WebAssembly.Module) => Promise<void>;
+let webpReady: Promise<void> | undefined;
+
+/** Compiles libwebp's decoder from the installed package once; the package would fetch() it otherwise. */
+function loadWebpDecoder(): Promise<void> {
+  webpReady ??= (async () => {
+    const path = createRequire(import.meta.url).resolve('@jsquash/webp/codec/dec/webp_dec.wasm');
+    await initWebp(await WebAssembly.compile(await readFile(path)));
+  })();
+  return webpReady;
+}
+
 /**
- * Decodes PNG or JPEG bytes into an RGBA image (4 bytes a pixel, row-major). `name` is used in error
- * messages. Throws ImageDecodeError ('unsupported' for other formats, 'corrupt' for bad data).
+ * Decodes PNG, JPEG or WebP bytes into an RGBA image (4 bytes a pixel, row-major). `name` is used in
+ * error messages. Throws ImageDecodeError ('unsupported' for other formats, 'corrupt' for bad data).
  */
-export function decodeImage(bytes: Uint8Array, name = 'image'): RgbImage {
-  const format = sniffImageFormat(bytes);
-  if (format === undefined) {
+export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<RgbImage> {
+  const header = readImageHeader(bytes);
+  if (header.kind === 'unknown') {
     throw new ImageDecodeError(
       name,
       'unsupported',
-      'not a PNG or JPEG file (unrecognised signature); convert the image to PNG or JPEG',
+      'not a PNG, JPEG or WebP file (unrecognised signature); convert the image to PNG, JPEG or WebP',
     );
   }
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const label = header.format.toUpperCase();
+  if (header.format === 'gif' || header.format === 'bmp') {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      `${label} images are not supported; convert to PNG, JPEG or WebP`,
+    );
+  }
+  if (header.kind === 'truncated') {
+    throw new ImageDecodeError(name, 'corrupt', `the ${label} file ends inside its header; it is truncated`);
+  }
+  if (header.kind === 'corrupt') {
+    throw new ImageDecodeError(
+      name,
+      'corrupt',
+      `bad ${label} header (${header.detail}); the file may be damaged`,
+    );
+  }
+  if (header.width * header.height > MAX_MEGAPIXELS * 1e6) {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      `the image is ${header.width}x${header.height}, over ${MAX_MEGAPIXELS} megapixels; downscale it`,
+    );
+  }
+  if (header.format === 'webp' && isAnimatedWebp(bytes)) {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      'animated WebP is not supported; convert a frame to PNG or WebP',
+    );
+  }
+
   let image: RgbImage;
   try {
-    if (format === 'png') {
-      const png = PNG.sync.read(buffer);
-      image = { width: png.width, height: png.height, data: new Uint8Array(png.data) };
-    } else {
-      const jpg = jpeg.decode(buffer, {
-        useTArray: true,
-        formatAsRGBA: true,
-        maxResolutionInMP: MAX_MEGAPIXELS,
-        maxMemoryUsageInMB: 2048,
-      });
-      image = { width: jpg.width, height: jpg.height, data: jpg.data };
-    }
+    image = await decodeKnown(header.format, bytes);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     throw new ImageDecodeError(
       name,
       'corrupt',
-      `cannot decode this ${format.toUpperCase()} file (${why}); the file may be truncated or damaged`,
+      `cannot decode this ${label} file (${why}); the file may be truncated or damaged`,
     );
   }
-  if (image.width <= 0 || image.height <= 0 || image.data.length !== image.width * image.height * 4) {
+  if (image.data.length !== image.width * image.height * 4) {
     throw new ImageDecodeError(
       name,
       'corrupt',
       `decoding gave a ${image.width}x${image.height} image with ${image.data.length} bytes`,
     );
   }
+  if (header.orientation !== 1) {
+    const { buffer, byteOffset, byteLength } = image.data;
+    const stored = new Uint8Array(buffer, byteOffset, byteLength);
+    image = applyOrientation(stored, image.width, image.height, header.orientation);
+  }
+  // The header's size is the displayed one: compare after orienting.
+  if (image.width !== header.width || image.height !== header.height) {
+    throw new ImageDecodeError(
+      name,
+      'corrupt',
+      `decoding gave a ${image.width}x${image.height} image but the header says ${header.width}x${header.height}`,
+    );
+  }
   return image;
 }
 
-/** Reads and decodes a PNG or JPEG file. A missing file rejects with Node's own ENOENT error. */
+async function decodeKnown(format: 'png' | 'jpeg' | 'webp', bytes: Uint8Array): Promise<RgbImage> {
+  if (format === 'webp') {
+    await loadWebpDecoder();
+    // Our own copy: the decoder takes an ArrayBuffer, and `bytes` may be a view of a larger one.
+    const decoded = await decodeWebp(bytes.slice().buffer);
+    const data = new Uint8Array(decoded.data.length);
+    data.set(decoded.data);
+    return { width: decoded.width, height: decoded.height, data };
+  }
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (format === 'png') {
+    const png = PNG.sync.read(buffer);
+    return { width: png.width, height: png.height, data: new Uint8Array(png.data) };
+  }
+  const jpg = jpeg.decode(buffer, {
+    useTArray: true,
+    formatAsRGBA: true,
+    maxResolutionInMP: MAX_MEGAPIXELS,
+    maxMemoryUsageInMB: 2048,
+  });
+  return { width: jpg.width, height: jpg.height, data: jpg.data };
+}
+
+/** VP8X first chunk with the animation flag (bit 1 of its flags byte). */
+function isAnimatedWebp(bytes: Uint8Array): boolean {
+  const fourcc = String.fromCharCode(...bytes.subarray(12, 16));
+  return fourcc === 'VP8X' && ((bytes[20] as number) & 0x02) !== 0;
+}
+
+/** Reads and decodes a PNG, JPEG or WebP file. A missing file rejects with Node's own ENOENT error. */
 export async function readImageFile(path: string): Promise<RgbImage> {
   return decodeImage(await readFile(path), path);
 }

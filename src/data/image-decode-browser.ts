@@ -1,0 +1,160 @@
+// Browser image decoding to 8-bit RGBA with the browser's own decoders (createImageBitmap), in a page
+// or a Web Worker (no `document`). Same contract as the Node decoder: PNG, JPEG and WebP, stored
+// (un-premultiplied) pixel values, a JPEG shown upright by its EXIF orientation (the browser's own),
+// the header's (displayed) size, ImageDecodeError for files a person can fix.
+
+import type { RgbImage } from '../model/image-processor.ts';
+import { ImageDecodeError } from './errors.ts';
+import { readImageHeader } from './image-header.ts';
+
+// Refuse images whose decoded RGBA would not fit comfortably in memory (as the Node decoder does).
+const MAX_MEGAPIXELS = 100;
+
+/**
+ * Decodes PNG, JPEG or WebP bytes into an RGBA image (4 bytes a pixel, row-major). `name` is used in
+ * error messages. Throws ImageDecodeError ('unsupported' for other formats, 'corrupt' for bad data).
+ */
+export async function decodeImageBrowser(bytes: Uint8Array, name: string): Promise<RgbImage> {
+  const header = readImageHeader(bytes);
+  if (header.kind === 'unknown') {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      'not a PNG, JPEG or WebP file (unrecognised signature); convert the image to PNG, JPEG or WebP',
+    );
+  }
+  const label = header.format.toUpperCase();
+  // Browsers could decode these, but the Node decoder cannot: keep one set of formats everywhere.
+  if (header.format === 'gif' || header.format === 'bmp') {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      `${label} images are not supported; convert to PNG, JPEG or WebP`,
+    );
+  }
+  if (header.kind === 'truncated') {
+    throw new ImageDecodeError(name, 'corrupt', `the ${label} file ends inside its header; it is truncated`);
+  }
+  if (header.kind === 'corrupt') {
+    throw new ImageDecodeError(
+      name,
+      'corrupt',
+      `bad ${label} header (${header.detail}); the file may be damaged`,
+    );
+  }
+  if (header.width * header.height > MAX_MEGAPIXELS * 1e6) {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      `the image is ${header.width}x${header.height}, over ${MAX_MEGAPIXELS} megapixels; downscale it`,
+    );
+  }
+
+  let bitmap: ImageBitmap;
+  try {
+    // A Blob takes no views of shared memory: copy those.
+    const own = (bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
+    bitmap = await createImageBitmap(new Blob([own]), {
+      colorSpaceConversion: 'none',
+      premultiplyAlpha: 'none',
+      // EXIF orientation applied: a JPEG comes out as the header's displayed size says. (Chromium
+      // 156 applies it for 'none' too.)
+      imageOrientation: 'from-image',
+    });
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ImageDecodeError(
+      name,
+      'corrupt',
+      `the browser cannot decode this ${label} file (${why}); the file may be truncated or damaged`,
+    );
+  }
+  try {
+    if (bitmap.width !== header.width || bitmap.height !== header.height) {
+      const rotated = bitmap.width === header.height && bitmap.height === header.width;
+      if (!rotated) {
+        throw new ImageDecodeError(
+          name,
+          'corrupt',
+          `decoding gave a ${bitmap.width}x${bitmap.height} image but the header says ${header.width}x${header.height}`,
+        );
+      }
+      // Refused rather than accepted, so that Node and the browser give the same image.
+      throw new ImageDecodeError(
+        name,
+        'unsupported',
+        header.format === 'jpeg'
+          ? `the browser applied a different EXIF orientation to this ${header.width}x${header.height} JPEG than its orientation tag (${header.orientation}) gives; save it upright without the orientation tag`
+          : `the browser rotated this ${header.width}x${header.height} ${label} by an EXIF orientation, which is only applied to JPEGs here (the Node decoder ignores it in ${label}); save it upright without the orientation tag`,
+      );
+    }
+    return { width: header.width, height: header.height, data: readPixels(bitmap) };
+  } finally {
+    bitmap.close();
+  }
+}
+
+/** The bitmap's RGBA bytes, not premultiplied: through WebGL when there is one, else a 2D canvas. */
+function readPixels(bitmap: ImageBitmap): Uint8Array {
+  return readPixelsWebgl(bitmap) ?? readPixels2d(bitmap);
+}
+
+// One WebGL context per page or worker, made on first use (browsers cap live contexts).
+let glContext: WebGL2RenderingContext | null | undefined;
+
+function webgl(): WebGL2RenderingContext | undefined {
+  if (glContext?.isContextLost()) glContext = undefined;
+  if (glContext === undefined) {
+    const canvas = new OffscreenCanvas(1, 1);
+    glContext = canvas.getContext('webgl2', { antialias: false, depth: false, stencil: false }) ?? null;
+  }
+  return glContext ?? undefined;
+}
+
+/**
+ * WebGL keeps the stored values of pixels with alpha < 255; a 2D canvas keeps premultiplied colour
+ * and so rounds them (and zeroes the colour of transparent pixels). Undefined when WebGL is missing.
+ */
+function readPixelsWebgl(bitmap: ImageBitmap): Uint8Array | undefined {
+  const gl = webgl();
+  if (!gl) return undefined;
+  const { width, height } = bitmap;
+  const maxSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
+  if (width > maxSize || height > maxSize) return undefined;
+  const texture = gl.createTexture();
+  const framebuffer = gl.createFramebuffer();
+  try {
+    gl.bindTexture(gl.TEXTURE_2D, texture);
+    gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+    gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE, bitmap);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
+    if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) return undefined;
+    // Texture row 0 is framebuffer row 0 and readPixels starts there: rows come out top first.
+    const data = new Uint8Array(width * height * 4);
+    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, data);
+    return gl.getError() === gl.NO_ERROR ? data : undefined;
+  } finally {
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.deleteFramebuffer(framebuffer);
+    gl.deleteTexture(texture);
+  }
+}
+
+/** For tests: which path readPixels takes here. */
+export function browserPixelPath(): 'webgl' | '2d' {
+  return webgl() ? 'webgl' : '2d';
+}
+
+function readPixels2d(bitmap: ImageBitmap): Uint8Array {
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  if (!ctx) throw new Error('no 2D canvas context (OffscreenCanvas) in this browser');
+  ctx.drawImage(bitmap, 0, 0);
+  const data = ctx.getImageData(0, 0, width, height).data;
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
