@@ -1,15 +1,18 @@
-// `vgrpo inspect-dataset`: reads a JSON / JSONL grounding dataset (a file, or a folder holding one and
-// its images) and prints its validation report: format, rows read, usable rows, every issue.
+// `vgrpo inspect-dataset`: opens a grounding dataset in any supported form (HF save_to_disk folder,
+// Parquet, JSON / JSONL with images, a zip of these) and prints its validation report: format, rows
+// read, usable rows, every issue.
 
 import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
 import { DatasetFormatError } from '../data/errors.ts';
 import type { FieldOverrides } from '../data/json-rows.ts';
-import { openJsonDatasetAt } from '../data/json-source-node.ts';
+import { openDatasetAt } from '../data/open-dataset-node.ts';
 import { formatReport } from '../data/validation-report.ts';
 import { CliError, type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
 
 export const INSPECT_DATASET_USAGE = `Usage: vgrpo inspect-dataset PATH [options]
-  PATH                 a .json / .jsonl annotation file, or a folder holding one plus its images
+  PATH                 an HF save_to_disk folder (DatasetDict or one split), a .parquet file or a
+                       folder of them, a .json / .jsonl annotation file or a folder holding one plus
+                       its images, or a .zip of any of these
   --json               print the report as JSON ({format, rows, usable, issues: [{row, reason}], fields, ...})
   --box-format F       xyxy | xywh (pixels) | norm1 | norm1000; needed when detection is ambiguous
   --image-field F      the row field holding the image path
@@ -17,6 +20,7 @@ export const INSPECT_DATASET_USAGE = `Usage: vgrpo inspect-dataset PATH [options
   --box-field F        the row field holding the box(es)
   --width-field F      the row field holding the image width
   --height-field F     the row field holding the image height
+  --split S            the split to read (DatasetDict folders, hub Parquet layouts); default train
   --decode             decode every image (reports undecodable ones and checks width/height)
 Exit code: 0 when the report was printed, 1 when the dataset cannot be read or its box format is
 ambiguous, 2 for a usage error.
@@ -30,6 +34,7 @@ const FLAGS: FlagSpec = {
   'box-field': { type: 'string' },
   'width-field': { type: 'string' },
   'height-field': { type: 'string' },
+  split: { type: 'string' },
   decode: { type: 'boolean' },
 };
 
@@ -63,8 +68,10 @@ async function run(positional: string[], values: FlagValues): Promise<number> {
     if (v !== undefined) fields[k] = v;
   }
   try {
-    const dataset = await openJsonDatasetAt(positional[0] as string, {
+    const split = str('split');
+    const dataset = await openDatasetAt(positional[0] as string, {
       fields,
+      ...(split === undefined ? {} : { split }),
       ...(boxFormat === undefined ? {} : { boxFormat: boxFormat as BoxFormat }),
       checkImages: values.decode === true,
     });

@@ -43,6 +43,13 @@ export interface FieldMapping {
 export interface ValidationReport {
   /** The annotation file the rows came from (path within the dropped set). */
   source: string;
+  /** How the rows are stored. */
+  container: 'json' | 'jsonl' | 'hf-arrow' | 'parquet';
+  /** The zip the source was found in, when one was dropped. */
+  zip?: string;
+  /** For sources with splits (HF DatasetDict folders, hub Parquet layouts): all of them, and the one read. */
+  splits?: string[];
+  split?: string;
   /** Row format: 'visual-cot' (the tutorial's rows), 'vlm-r1-rec', 'coco-xywh', 'custom'. */
   format: string;
   rows: number;
@@ -62,7 +69,8 @@ export interface ValidationReport {
 /** A readable summary: counts, counts by reason, then up to `maxListed` issues. */
 export function formatReport(report: ValidationReport, maxListed = 50): string {
   const lines = [
-    `source:     ${report.source}`,
+    `source:     ${report.zip === undefined ? '' : `${report.zip}: `}${report.source}`,
+    `container:  ${report.container}${report.split === undefined ? '' : `, split ${report.split} of ${(report.splits ?? [report.split]).join(', ')}`}`,
     `format:     ${report.format}`,
     `fields:     ${Object.entries(report.fields)
       .map(([k, v]) => `${k}=${v}`)

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toGroundingRows } from '../../src/data/dataset.ts';
 import { DatasetFormatError } from '../../src/data/errors.ts';
 import {
   type DroppedFile,
@@ -16,8 +17,8 @@ import {
   ImageResolver,
 } from '../../src/data/files.ts';
 import { decodeImage } from '../../src/data/image-decode-node.ts';
-import { type JsonSourceOptions, openJsonDataset, toGroundingRows } from '../../src/data/json-source.ts';
-import { openJsonDatasetAt } from '../../src/data/json-source-node.ts';
+import { type JsonSourceOptions, openJsonDataset } from '../../src/data/json-source.ts';
+import { openDatasetAt } from '../../src/data/open-dataset-node.ts';
 
 const FIXTURE = new URL('../../../shared/fixtures/textvqa_cot_train_1_bbox_0.json', import.meta.url).pathname;
 
@@ -109,7 +110,7 @@ describe('the tutorial annotation file', () => {
   });
 
   it('with placeholder images found by file name: clamped <= 2 px, skipped beyond', async () => {
-    const ds = await openJsonDatasetAt(dir);
+    const ds = await openDatasetAt(dir);
     const r = ds.report;
     expect(r.rows).toBe(11495);
     const clampRows = [...overshoot].filter(([, o]) => o <= 2).map(([i]) => i);
@@ -142,7 +143,7 @@ describe('the tutorial annotation file', () => {
   });
 
   it('with --decode-style image checks the placeholder sizes all match', async () => {
-    const ds = await openJsonDatasetAt(dir, { checkImages: true });
+    const ds = await openDatasetAt(dir, { checkImages: true });
     expect(
       ds.report.issues.filter((i) => i.reason === 'image-size-mismatch' || i.reason === 'undecodable-image'),
     ).toEqual([]);
@@ -190,7 +191,7 @@ describe('row formats', () => {
     ]);
     expect(issuesOf(ds.report.issues)).toEqual([[2, 'missing-box', 'skipped']]);
     // REC rows carry no size: the canonical rows learn it from the image.
-    const canonical = await toGroundingRows(ds);
+    const canonical = toGroundingRows(ds);
     expect(canonical.map((g) => [g.id, g.width, g.height, g.box])).toEqual([
       ['rec.jsonl#0', 100, 100, [12, 30, 80, 95]],
       ['rec.jsonl#1', 100, 100, [5, 6, 50, 60]],
@@ -347,18 +348,16 @@ describe('broken rows', () => {
       [1, 'undecodable-image', 'skipped'],
       [2, 'image-size-mismatch', 'skipped'],
     ]);
-    // Without decoding, a normalised box in a row without a size cannot be placed.
+    // Without decoding, a row without a size gets it from the image header: the normalised box is
+    // placed, and a file that is no image is reported without decoding anything.
     const norm = await open(
-      files
-        .slice(0, 1)
-        .concat(files.slice(4))
-        .map((f) => f),
-      {
-        boxFormat: 'norm1',
-        fields: {},
-      },
+      [files[4]!, mem('bad.png', 'not an image')].concat([
+        mem('d.json', JSON.stringify([rows[3], { ...rows[1], width: undefined, height: undefined }])),
+      ]),
+      { boxFormat: 'norm1' },
     );
-    expect(norm.report.issues.find((i) => i.row === 3)?.reason).toBe('unknown-image-size');
+    expect(norm.rows.map((r) => [r.row, r.width, r.height, r.box])).toEqual([[0, 8, 6, [4, 3, 8, 6]]]);
+    expect(issuesOf(norm.report.issues)).toEqual([[1, 'undecodable-image', 'skipped']]);
     const normChecked = await open([files[0]!, files[1]!, files[2]!, files[4]!], {
       boxFormat: 'norm1',
       checkImages: true,

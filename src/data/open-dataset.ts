@@ -1,0 +1,89 @@
+// Opens whatever a person dropped as a grounding dataset: a zip (read lazily, then looked into), an
+// HF save_to_disk folder, Parquet files, or a JSON / JSONL annotation file with its images; the
+// source is recognised from the files, not from a setting.
+
+import { looksLikeHfArrow, openHfArrowDataset } from './arrow-source.ts';
+import type { BoxFormat } from './box-format.ts';
+import type { Dataset, ImageDecoder } from './dataset.ts';
+import { DatasetFormatError } from './errors.ts';
+import type { DroppedFiles } from './files.ts';
+import type { FieldOverrides } from './json-rows.ts';
+import { openJsonDataset } from './json-source.ts';
+import { looksLikeParquet, openParquetDataset } from './parquet-source.ts';
+import { openTableDataset } from './table-source.ts';
+import { isZipFile, openZip } from './zip.ts';
+
+export interface OpenDatasetOptions {
+  fields?: FieldOverrides;
+  /** The box format; required when the report says the detected one is ambiguous. */
+  boxFormat?: BoxFormat;
+  decode?: ImageDecoder;
+  /** Decode every image while loading, to report undecodable ones and check sizes. */
+  checkImages?: boolean;
+  /** The split of an HF DatasetDict folder or a hub Parquet layout (default: train, or the only one). */
+  split?: string;
+  /** The annotation file of a JSON / JSONL dataset, when the drop holds several. */
+  annotation?: string;
+}
+
+export type SourceKind = 'zip' | 'hf-arrow' | 'parquet' | 'json';
+
+/** Which reader a set of dropped files goes to. */
+export function detectSourceKind(files: DroppedFiles): SourceKind {
+  if (looksLikeHfArrow(files)) return 'hf-arrow';
+  if (looksLikeParquet(files)) return 'parquet';
+  if (files.some((f) => /\.jsonl?$/i.test(f.path))) return 'json';
+  const zips = files.filter(isZipFile);
+  if (zips.length === 1) return 'zip';
+  if (zips.length > 1) {
+    throw new DatasetFormatError(
+      'the dropped files',
+      `${zips.length} zip files (${zips
+        .slice(0, 3)
+        .map((z) => z.path)
+        .join(', ')}); drop one zip at a time`,
+    );
+  }
+  throw new DatasetFormatError(
+    'the dropped files',
+    'no dataset found: drop an HF save_to_disk folder (state.json + .arrow files), Parquet files, ' +
+      'a JSON / JSONL annotation file with its images, or a zip of one of these',
+  );
+}
+
+/** Opens the dropped files as a dataset; see OpenDatasetOptions. Row problems go in the report. */
+export async function openDataset(files: DroppedFiles, options: OpenDatasetOptions = {}): Promise<Dataset> {
+  const kind = options.annotation === undefined ? detectSourceKind(files) : 'json';
+  const rowOptions = {
+    ...(options.fields === undefined ? {} : { fields: options.fields }),
+    ...(options.boxFormat === undefined ? {} : { boxFormat: options.boxFormat }),
+    ...(options.decode === undefined ? {} : { decode: options.decode }),
+    ...(options.checkImages === undefined ? {} : { checkImages: options.checkImages }),
+  };
+  const split = options.split === undefined ? {} : { split: options.split };
+  switch (kind) {
+    case 'zip': {
+      const zip = files.find(isZipFile);
+      if (zip === undefined) throw new Error('unreachable: no zip');
+      const entries = await openZip(zip);
+      if (entries.some(isZipFile) && !entries.some((e) => !isZipFile(e))) {
+        throw new DatasetFormatError(
+          zip.path,
+          'the zip holds only other zips; unpack it and drop the inner zip',
+        );
+      }
+      const dataset = await openDataset(entries, options);
+      dataset.report.zip = zip.path;
+      return dataset;
+    }
+    case 'hf-arrow':
+      return openTableDataset(await openHfArrowDataset(files, split), files, rowOptions);
+    case 'parquet':
+      return openTableDataset(await openParquetDataset(files, split), files, rowOptions);
+    case 'json':
+      return openJsonDataset(files, {
+        ...rowOptions,
+        ...(options.annotation === undefined ? {} : { annotation: options.annotation }),
+      });
+  }
+}
