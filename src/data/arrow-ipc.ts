@@ -180,7 +180,7 @@ export async function scanArrowIpc(file: DroppedFile): Promise<IpcLayout> {
     } else if (message.isDictionaryBatch()) {
       dictionaries.push({
         metadata,
-        body: (await readExactly(file, bodyOffset, bodyLength, 'a dictionary')).slice(),
+        body: new Uint8Array(await readExactly(file, bodyOffset, bodyLength, 'a dictionary')),
       });
     } else if (message.isRecordBatch()) {
       const header = message.header();

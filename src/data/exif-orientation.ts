@@ -75,7 +75,7 @@ export function applyOrientation(
   const stepX = shown(1, 0) - origin;
   const stepY = shown(0, 1) - origin;
   // Whole pixels as 32-bit words (byte order is irrelevant to a copy); a misaligned view is copied.
-  const aligned = stored.byteOffset % 4 === 0 ? stored : stored.slice();
+  const aligned = stored.byteOffset % 4 === 0 ? stored : new Uint8Array(stored);
   const src = new Uint32Array(aligned.buffer, aligned.byteOffset, width * height);
   const out = new Uint32Array(width * height);
   let o = 0;

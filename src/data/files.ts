@@ -14,7 +14,9 @@ export interface DroppedFile {
 export type DroppedFiles = readonly DroppedFile[];
 
 /** A DroppedFile over bytes already in memory (fixtures, decompressed entries). */
-export function droppedFileFromBytes(path: string, bytes: Uint8Array): DroppedFile {
+export function droppedFileFromBytes(path: string, data: Uint8Array): DroppedFile {
+  // A plain view: subclasses such as Node's Buffer change what slice() means.
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return {
     path: normalisePath(path),
     size: bytes.length,
@@ -24,19 +26,19 @@ export function droppedFileFromBytes(path: string, bytes: Uint8Array): DroppedFi
   };
 }
 
+/** Browser: one File (or Blob) as the DroppedFile at `path`, read lazily by slices. */
+export function droppedFileFromFile(file: Blob, path: string): DroppedFile {
+  return {
+    path: normalisePath(path),
+    size: file.size,
+    read: async () => new Uint8Array(await file.arrayBuffer()),
+    readRange: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
+  };
+}
+
 /** Browser: files from an <input webkitdirectory> or a drop; folders keep their webkitRelativePath. */
 export function droppedFilesFromFileList(files: Iterable<File>): DroppedFile[] {
-  const out: DroppedFile[] = [];
-  for (const file of files) {
-    const path = normalisePath(file.webkitRelativePath || file.name);
-    out.push({
-      path,
-      size: file.size,
-      read: async () => new Uint8Array(await file.arrayBuffer()),
-      readRange: async (start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer()),
-    });
-  }
-  return out;
+  return [...files].map((file) => droppedFileFromFile(file, file.webkitRelativePath || file.name));
 }
 
 /** '/'-separated, no leading './' or '/', no empty or '.' segments; '..' folded where possible. */

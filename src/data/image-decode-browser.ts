@@ -5,50 +5,15 @@
 
 import type { RgbImage } from '../model/image-processor.ts';
 import { ImageDecodeError } from './errors.ts';
-import { readImageHeader } from './image-header.ts';
-
-// Refuse images whose decoded RGBA would not fit comfortably in memory (as the Node decoder does).
-const MAX_MEGAPIXELS = 100;
+import { decodableHeader } from './image-header.ts';
 
 /**
  * Decodes PNG, JPEG or WebP bytes into an RGBA image (4 bytes a pixel, row-major). `name` is used in
  * error messages. Throws ImageDecodeError ('unsupported' for other formats, 'corrupt' for bad data).
  */
 export async function decodeImageBrowser(bytes: Uint8Array, name: string): Promise<RgbImage> {
-  const header = readImageHeader(bytes);
-  if (header.kind === 'unknown') {
-    throw new ImageDecodeError(
-      name,
-      'unsupported',
-      'not a PNG, JPEG or WebP file (unrecognised signature); convert the image to PNG, JPEG or WebP',
-    );
-  }
+  const header = decodableHeader(bytes, name);
   const label = header.format.toUpperCase();
-  // Browsers could decode these, but the Node decoder cannot: keep one set of formats everywhere.
-  if (header.format === 'gif' || header.format === 'bmp') {
-    throw new ImageDecodeError(
-      name,
-      'unsupported',
-      `${label} images are not supported; convert to PNG, JPEG or WebP`,
-    );
-  }
-  if (header.kind === 'truncated') {
-    throw new ImageDecodeError(name, 'corrupt', `the ${label} file ends inside its header; it is truncated`);
-  }
-  if (header.kind === 'corrupt') {
-    throw new ImageDecodeError(
-      name,
-      'corrupt',
-      `bad ${label} header (${header.detail}); the file may be damaged`,
-    );
-  }
-  if (header.width * header.height > MAX_MEGAPIXELS * 1e6) {
-    throw new ImageDecodeError(
-      name,
-      'unsupported',
-      `the image is ${header.width}x${header.height}, over ${MAX_MEGAPIXELS} megapixels; downscale it`,
-    );
-  }
 
   let bitmap: ImageBitmap;
   try {

@@ -255,3 +255,65 @@ export async function readImageSize(
     }
   }
 }
+
+/** Images whose decoded RGBA would not fit comfortably in memory are refused. */
+export const MAX_MEGAPIXELS = 100;
+
+/** The formats both decoders handle. */
+export type DecodableFormat = 'png' | 'jpeg' | 'webp';
+export type DecodableHeader = Extract<HeaderResult, { kind: 'size' }> & { format: DecodableFormat };
+
+/**
+ * The header of an image both decoders (Node and browser) accept: PNG, JPEG or still WebP, at most
+ * MAX_MEGAPIXELS. Anything else throws the ImageDecodeError that says what to do, so a dataset
+ * fails the same way in the CLI and in the app.
+ */
+export function decodableHeader(bytes: Uint8Array, name: string): DecodableHeader {
+  const header = readImageHeader(bytes);
+  if (header.kind === 'unknown') {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      'not a PNG, JPEG or WebP file (unrecognised signature); convert the image to PNG, JPEG or WebP',
+    );
+  }
+  const label = header.format.toUpperCase();
+  if (header.format === 'gif' || header.format === 'bmp') {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      `${label} images are not supported; convert to PNG, JPEG or WebP`,
+    );
+  }
+  if (header.kind === 'truncated') {
+    throw new ImageDecodeError(name, 'corrupt', `the ${label} file ends inside its header; it is truncated`);
+  }
+  if (header.kind === 'corrupt') {
+    throw new ImageDecodeError(
+      name,
+      'corrupt',
+      `bad ${label} header (${header.detail}); the file may be damaged`,
+    );
+  }
+  if (header.width * header.height > MAX_MEGAPIXELS * 1e6) {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      `the image is ${header.width}x${header.height}, over ${MAX_MEGAPIXELS} megapixels; downscale it`,
+    );
+  }
+  if (header.format === 'webp' && isAnimatedWebp(bytes)) {
+    throw new ImageDecodeError(
+      name,
+      'unsupported',
+      'animated WebP is not supported; convert a frame to PNG or WebP',
+    );
+  }
+  return { ...header, format: header.format as DecodableFormat };
+}
+
+/** A VP8X WebP with its animation flag set. */
+function isAnimatedWebp(bytes: Uint8Array): boolean {
+  const fourcc = String.fromCharCode(...bytes.subarray(12, 16));
+  return fourcc === 'VP8X' && ((bytes[20] as number) & 0x02) !== 0;
+}

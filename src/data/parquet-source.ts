@@ -178,7 +178,7 @@ function asyncBufferOf(file: DroppedFile): AsyncBuffer {
       if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
         return bytes.buffer as ArrayBuffer;
       }
-      return bytes.slice().buffer as ArrayBuffer;
+      return new Uint8Array(bytes).buffer as ArrayBuffer; // a copy: Buffer.slice is a view
     },
   };
 }

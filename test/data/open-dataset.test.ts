@@ -3,26 +3,22 @@
 // and from browser File objects), plus `vgrpo inspect-dataset` on each. The dataset's broken rows and
 // its boxes are known by construction; image pixels are checked against pngjs's own decode.
 
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { type Zippable, zipSync } from 'fflate';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dataset, toGroundingRows } from '../../src/data/dataset.ts';
 import { DatasetFormatError } from '../../src/data/errors.ts';
-import { droppedFilesFromFileList } from '../../src/data/files.ts';
+import { droppedFileFromBytes, droppedFilesFromFileList } from '../../src/data/files.ts';
 import { decodeImage } from '../../src/data/image-decode-node.ts';
 import { detectSourceKind, openDataset } from '../../src/data/open-dataset.ts';
 import { openDatasetAt } from '../../src/data/open-dataset-node.ts';
+import { vgrpo } from '../vgrpo.ts';
 import { buildHfArrowFiles, type HfFeature, writeHfArrowDataset } from './hf-arrow-fixture.ts';
 import { writeParquetDataset } from './parquet-fixture.ts';
-
-const run = promisify(execFile);
-const root = new URL('../../', import.meta.url).pathname;
 
 /** A PNG whose pixels encode (x, y, seed), so a wrong image or a wrong crop is visible. */
 function png(width: number, height: number, seed: number): Uint8Array {
@@ -247,6 +243,17 @@ describe('openDataset on browser File objects', () => {
     expect(ds.report.usable).toBe(USABLE.length - 1);
   });
 
+  it('Node Buffers (views into larger memory) work as dropped bytes', async () => {
+    const pool = Buffer.alloc(1 << 16, 7);
+    const files = (['pq/data/train-00000-of-00001.parquet'] as const).map((rel) => {
+      const bytes = readFileSync(join(dir, rel));
+      // A Buffer that starts inside a larger allocation, whose slice() is a view, not a copy.
+      const view = Buffer.concat([pool, bytes]).subarray(pool.length);
+      return droppedFileFromBytes(rel, view);
+    });
+    await expectTheDataset(await openDataset(files, { decode: decodeImage }), 'parquet');
+  });
+
   it('says what to drop when nothing is a dataset', () => {
     const files = droppedFilesFromFileList([new File(['hello'], 'notes.txt'), new File(['x'], 'a.png')]);
     expect(() => detectSourceKind(files)).toThrow(DatasetFormatError);
@@ -255,16 +262,6 @@ describe('openDataset on browser File objects', () => {
 });
 
 describe('vgrpo inspect-dataset on each form', () => {
-  async function vgrpo(args: string[]) {
-    try {
-      const r = await run(process.execPath, ['bin/vgrpo.js', ...args], { cwd: root });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-    }
-  }
-
   it('--json on a zipped save_to_disk folder, a Parquet folder and a DatasetDict split', async () => {
     for (const [args, container, rows] of [
       [[paths['arrow.zip'] as string], 'hf-arrow', N],
