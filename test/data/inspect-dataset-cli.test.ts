@@ -2,31 +2,15 @@
 // line, one missing image, one clamped box), the readable summary, the tutorial's file, the ambiguous
 // box format and its override, and the error exits (missing path, bad flag values).
 
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectBoxFormat } from '../../src/data/box-format.ts';
+import { vgrpo } from '../vgrpo.ts';
 
-const run = promisify(execFile);
-const root = new URL('../../', import.meta.url).pathname;
 const FIXTURE = new URL('../../../shared/fixtures/textvqa_cot_train_1_bbox_0.json', import.meta.url).pathname;
-
-async function vgrpo(args: string[]) {
-  try {
-    const r = await run(process.execPath, ['bin/vgrpo.js', ...args], {
-      cwd: root,
-      maxBuffer: 64 << 20,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
 
 function png(width: number, height: number): Buffer {
   const p = new PNG({ width, height });
