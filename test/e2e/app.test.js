@@ -1,29 +1,9 @@
 // End-to-end test of the built app (dist/) in Debian's Chromium: with WebGPU on SwiftShader the adapter
 // panel shows the adapter, and without WebGPU the app explains how to get it. Run `npm run build` first.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { preview } from 'vite';
+import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const RESULTS = path.join(ROOT, 'test-results');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** Flags every launch gets: no sandbox (we run as root), no network chatter. */
-const COMMON_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-/** WebGPU in headless Chromium on Linux: the unsafe flag plus the SwiftShader (CPU Vulkan) adapter. */
-const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
 /**
  * A host name that resolves to 127.0.0.1 but is not a secure context, so Chromium leaves navigator.gpu
  * out entirely. (No command-line flag of this Chromium removes navigator.gpu: --disable-features=WebGPU
@@ -31,62 +11,18 @@ const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader
  */
 const INSECURE_HOST = 'no-webgpu.test';
 
-const UI_TIMEOUT = 30_000;
-
-/** @type {import('vite').PreviewServer | undefined} */
+/** @type {{ port: number, close: () => Promise<void> } | undefined} */
 let server;
 let port = 0;
 
 before(async () => {
-  if (!existsSync(path.join(ROOT, 'dist', 'index.html'))) {
-    throw new Error('dist/index.html is missing: run `npm run build` before `npm run test:e2e`.');
-  }
-  mkdirSync(RESULTS, { recursive: true });
-  server = await preview({
-    root: ROOT,
-    logLevel: 'warn',
-    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false, allowedHosts: [INSECURE_HOST] },
-  });
-  const address = server.httpServer.address();
-  assert.ok(address && typeof address === 'object', 'vite preview did not start listening');
-  port = address.port;
+  server = await startPreview([INSECURE_HOST]);
+  port = server.port;
 });
 
 after(async () => {
   await server?.close();
 });
-
-/**
- * Launches Chromium with `args`, opens `url`, runs `fn(page)`, and always saves a screenshot to
- * test-results/`shot` and closes the browser. Uncaught page errors fail the test.
- * @param {string[]} args
- * @param {string} url
- * @param {string} shot
- * @param {(page: import('playwright-core').Page) => Promise<void>} fn
- */
-async function withPage(args, url, shot, fn) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...COMMON_ARGS, ...args],
-  });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    /** @type {string[]} */
-    const pageErrors = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    try {
-      await page.goto(url);
-      assert.equal(await page.title(), 'vision-grpo');
-      await fn(page);
-      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-    } finally {
-      await page.screenshot({ path: path.join(RESULTS, shot), fullPage: true }).catch(() => {});
-    }
-  } finally {
-    await browser.close();
-  }
-}
 
 /** Waits until the app has settled on either the adapter panel or the no-WebGPU page. */
 async function settled(page) {

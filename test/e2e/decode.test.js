@@ -8,17 +8,14 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import encodeWebp, { init as initWebpEncoder } from '@jsquash/webp/encode.js';
 import jpeg from 'jpeg-js';
-import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { tsImport } from 'tsx/esm/api';
 import ts from 'typescript';
+import { openServedPage, ROOT } from './harness.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ORIGIN = 'http://decode.test';
 const ENTRY = 'src/data/image-decode-browser.ts';
 
@@ -89,29 +86,7 @@ before(async () => {
   const files = transpileTree(ENTRY);
   files.set('/runner.js', RUNNER);
   files.set('/worker.js', WORKER);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-    ],
-  });
-  const context = await browser.newContext();
-  await context.route(`${ORIGIN}/**`, (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: PAGE });
-    const body = files.get(url.pathname);
-    if (body === undefined) return route.fulfill({ status: 404, body: 'not found' });
-    return route.fulfill({ contentType: 'text/javascript', body });
-  });
-  page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${ORIGIN}/`);
+  ({ browser, page } = await openServedPage(ORIGIN, PAGE, files, pageErrors));
   await page.waitForFunction(() => window.ready === true);
 });
 
