@@ -1,5 +1,7 @@
-// The app shell: header, then the WebGPU adapter panel, or a page explaining how to get WebGPU.
+// The app shell: header, then the WebGPU adapter panel (or a page explaining how to get WebGPU) and
+// the dataset panel, which works without WebGPU.
 import { AdapterPanel } from './AdapterPanel.tsx';
+import { DatasetPanel } from './DatasetPanel.tsx';
 import { DeviceLostBanner } from './DeviceLostBanner.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
 import { useGpu } from './useGpu.ts';
@@ -25,6 +27,7 @@ export function App() {
             <AdapterPanel summary={state.gpu.adapter} />
           </>
         )}
+        {state.status !== 'loading' && <DatasetPanel />}
       </main>
     </div>
   );

@@ -1,0 +1,142 @@
+// End-to-end test of the app's dataset panel (dist/) in Chromium: the built-in synthetic set by
+// default, a zip picked through the file input and a folder through the folder input (opened in the
+// dataset worker, report and preview shown), an ambiguous box format settled through the panel, and
+// a corrupt drop that leaves the app working. Datasets are written here; their broken rows and
+// pixels are known by construction. Run `npm run build` first.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { zipSync } from 'fflate';
+import { PNG } from 'pngjs';
+import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
+
+/** @type {{ port: number, close: () => Promise<void> } | undefined} */
+let server;
+let dir = '';
+
+/** A PNG whose pixel (x, y) is (x * 5, y * 7, 90). */
+function png(width, height) {
+  const p = new PNG({ width, height });
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = 4 * (y * width + x);
+      p.data[i] = (x * 5) & 255;
+      p.data[i + 1] = (y * 7) & 255;
+      p.data[i + 2] = 90;
+      p.data[i + 3] = 255;
+    }
+  return PNG.sync.write(p);
+}
+
+const W = 48;
+const H = 32;
+/** Six rows: row 2's box is far outside, row 4 has no question; the others are usable. */
+const ROWS = [0, 1, 2, 3, 4, 5].map((i) => ({
+  image: `/somewhere/else/pic_${i}.png`,
+  question: i === 4 ? '' : `Where is item ${i}?`,
+  bboxs: [i === 2 ? [0, 0, W + 30, H] : [2 + i, 3, 20 + i, 25]],
+}));
+
+before(async () => {
+  server = await startPreview();
+  dir = mkdtempSync(path.join(tmpdir(), 'vgrpo-panel-'));
+  /** @type {Record<string, Uint8Array>} */
+  const tree = { 'train.jsonl': new TextEncoder().encode(ROWS.map((r) => JSON.stringify(r)).join('\n')) };
+  for (let i = 0; i < ROWS.length; i++) tree[`images/pic_${i}.png`] = png(W, H);
+  writeFileSync(path.join(dir, 'grounding.zip'), zipSync(tree));
+  // A folder whose boxes are all 0 / 1: pixels or 0-1 normalised cannot be told apart.
+  const amb = path.join(dir, 'ambiguous');
+  mkdirSync(path.join(amb, 'img'), { recursive: true });
+  const rows = [0, 1, 2].map((i) => ({ image: `img/a${i}.png`, question: `q${i}`, bboxs: [[0, 0, 1, 1]] }));
+  writeFileSync(path.join(amb, 'data.json'), JSON.stringify(rows));
+  for (let i = 0; i < 3; i++) writeFileSync(path.join(amb, 'img', `a${i}.png`), png(W, H));
+});
+
+after(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const url = () => `http://127.0.0.1:${server?.port}/`;
+
+/** The RGBA of canvas pixel (x, y) of the preview. */
+async function canvasPixel(page, x, y) {
+  return page
+    .getByTestId('preview-canvas')
+    .evaluate((c, [px, py]) => Array.from(c.getContext('2d').getImageData(px, py, 1, 1).data), [x, y]);
+}
+
+test('the synthetic set by default; a picked zip is opened, reported and previewed', {
+  timeout: 90_000,
+}, async () => {
+  await withPage(WEBGPU_ARGS, url(), 'dataset-zip.png', async (page) => {
+    const panel = page.getByTestId('dataset-panel');
+    await panel.waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('dataset-synthetic').textContent()) ?? '', /1,000 grounding tasks/);
+    await page.getByTestId('preview-show').click();
+    await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('preview-question').textContent()) ?? '', /\?$/);
+    assert.match((await page.getByTestId('preview-position').textContent()) ?? '', /1 \/ 1,000/);
+
+    await page.getByTestId('dataset-files-input').setInputFiles(path.join(dir, 'grounding.zip'));
+    const counts = page.getByTestId('report-counts');
+    await counts.waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await counts.textContent()) ?? '', /6 rows read, 4 usable/);
+    assert.equal(await page.getByTestId('report-container').textContent(), 'jsonl');
+    assert.match(
+      (await page.getByTestId('report-source').textContent()) ?? '',
+      /grounding\.zip › train\.jsonl/,
+    );
+    const issues = (await page.getByTestId('report-issues').textContent()) ?? '';
+    assert.match(issues, /2 \(line 3\)box-outside-imageskipped/);
+    assert.match(issues, /4 \(line 5\)missing-questionskipped/);
+
+    // The first usable row is row 0: its image, with the box [2, 3, 20, 25] drawn on it.
+    await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await page.getByTestId('preview-question').textContent(), 'Where is item 0?');
+    assert.deepEqual(await canvasPixel(page, 40, 10), [200, 70, 90, 255]);
+    assert.deepEqual(await canvasPixel(page, 30, 28), [150, 196, 90, 255]);
+    const edge = await canvasPixel(page, 2, 10);
+    assert.notDeepEqual(edge, [10, 70, 90, 255], 'the box is not drawn');
+    await page.getByRole('button', { name: 'Next ›' }).click();
+    await page.getByText('Where is item 1?').waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('preview-position').textContent()) ?? '', /2 \/ 4/);
+  });
+});
+
+test('a picked folder with an ambiguous box format: the panel asks, the answer is applied', {
+  timeout: 90_000,
+}, async () => {
+  await withPage(WEBGPU_ARGS, url(), 'dataset-ambiguous.png', async (page) => {
+    await page.getByTestId('dataset-panel').waitFor({ timeout: UI_TIMEOUT });
+    await page.getByTestId('dataset-folder-input').setInputFiles(path.join(dir, 'ambiguous'));
+    await page.getByTestId('report-ambiguity').waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('report-counts').textContent()) ?? '', /3 rows read, 0 usable/);
+    await page.getByTestId('report-box-format').selectOption('norm1');
+    await page.getByText('3 rows read, 3 usable').waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await page.getByTestId('report-ambiguity').count(), 0);
+    await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('dataset-preview').textContent()) ?? '', /box \[0, 0, 48, 32\]/);
+  });
+});
+
+test('a corrupt drop is reported and the app goes on', { timeout: 90_000 }, async () => {
+  await withPage(WEBGPU_ARGS, url(), 'dataset-corrupt.png', async (page) => {
+    const panel = page.getByTestId('dataset-panel');
+    await panel.waitFor({ timeout: UI_TIMEOUT });
+    const transfer = await page.evaluateHandle(() => {
+      const t = new DataTransfer();
+      t.items.add(new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])], 'dataset.zip'));
+      return t;
+    });
+    await panel.dispatchEvent('drop', { dataTransfer: transfer });
+    const error = page.getByTestId('dataset-error');
+    await error.waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await error.textContent()) ?? '', /dataset\.zip could not be read\..*not a zip/i);
+    await page.getByTestId('use-synthetic').click();
+    await page.getByTestId('dataset-synthetic').waitFor({ timeout: UI_TIMEOUT });
+    await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
+  });
+});
