@@ -5,8 +5,9 @@
 import { useEffect, useRef, useState } from 'react';
 import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
 import { droppedEntries, inputEntries } from '../data/drop-browser.ts';
+import type { FieldOverrides } from '../data/json-rows.ts';
 import type { ValidationReport } from '../data/validation-report.ts';
-import type { PreviewRow } from './dataset-protocol.ts';
+import type { OpenOptions, PreviewRow } from './dataset-protocol.ts';
 import { type DatasetState, useDataset } from './useDataset.ts';
 
 const LISTED_ISSUES = 100;
@@ -102,13 +103,7 @@ export function DatasetPanel() {
   );
 }
 
-function DatasetStatus({
-  state,
-  reopen,
-}: {
-  state: DatasetState;
-  reopen: (o: { split?: string; boxFormat?: BoxFormat }) => void;
-}) {
+function DatasetStatus({ state, reopen }: { state: DatasetState; reopen: (o: OpenOptions) => void }) {
   switch (state.status) {
     case 'synthetic':
       return (
@@ -125,22 +120,62 @@ function DatasetStatus({
       );
     case 'failed':
       return (
-        <div className="dataset-error" data-testid="dataset-error">
-          <strong>{state.name} could not be read.</strong> {state.error.message}
-        </div>
+        <>
+          <div className="dataset-error" data-testid="dataset-error">
+            <strong>{state.name} could not be read.</strong> {state.error.message}
+          </div>
+          {/field/.test(state.error.message) && <FieldNames reopen={reopen} open />}
+        </>
       );
     case 'opened':
-      return <Report report={state.report} reopen={reopen} />;
+      return (
+        <>
+          <Report report={state.report} reopen={reopen} />
+          <FieldNames reopen={reopen} open={false} />
+        </>
+      );
   }
 }
 
-function Report({
-  report,
-  reopen,
-}: {
-  report: ValidationReport;
-  reopen: (o: { split?: string; boxFormat?: BoxFormat }) => void;
-}) {
+const FIELD_KINDS = ['image', 'question', 'box'] as const;
+
+/** Names the columns holding the image, question and box when they are not detected (or wrongly). */
+function FieldNames({ reopen, open }: { reopen: (o: OpenOptions) => void; open: boolean }) {
+  const [names, setNames] = useState<Record<(typeof FIELD_KINDS)[number], string>>({
+    image: '',
+    question: '',
+    box: '',
+  });
+  const apply = () => {
+    const fields: FieldOverrides = {};
+    for (const k of FIELD_KINDS) if (names[k].trim() !== '') fields[k] = names[k].trim();
+    reopen({ fields });
+  };
+  return (
+    <details className="field-names" open={open} data-testid="field-names">
+      <summary>Field names</summary>
+      <p className="muted">
+        Name the fields (columns) that hold each part of a row; leave a box empty to detect it.
+      </p>
+      {FIELD_KINDS.map((k) => (
+        <label key={k}>
+          {k}{' '}
+          <input
+            type="text"
+            value={names[k]}
+            data-testid={`field-${k}`}
+            onChange={(e) => setNames({ ...names, [k]: e.target.value })}
+          />
+        </label>
+      ))}
+      <button type="button" onClick={apply} data-testid="field-apply">
+        Read again with these fields
+      </button>
+    </details>
+  );
+}
+
+function Report({ report, reopen }: { report: ValidationReport; reopen: (o: OpenOptions) => void }) {
   const counts = new Map<string, number>();
   for (const i of report.issues) {
     const key = `${i.reason} (${i.action})`;

@@ -29,6 +29,7 @@ export function useDataset() {
   const nextId = useRef(0);
   const waiting = useRef(new Map<number, (r: DatasetResponse) => void>());
   const lastEntries = useRef<DroppedEntry[]>([]);
+  const lastOptions = useRef<OpenOptions>({});
   const [state, setState] = useState<DatasetState>({
     status: 'synthetic',
     count: SYNTHETIC_COUNT,
@@ -83,6 +84,7 @@ export function useDataset() {
     async (entries: DroppedEntry[], options: OpenOptions = {}) => {
       if (entries.length === 0) return;
       lastEntries.current = entries;
+      lastOptions.current = options;
       const name = nameOf(entries);
       setPreview(undefined);
       setState({ status: 'opening', name, files: entries.length });
@@ -95,8 +97,11 @@ export function useDataset() {
     [send, showPreview],
   );
 
-  /** Opens the last drop again with other options (a split, a box format, field names). */
-  const reopen = useCallback((options: OpenOptions) => open(lastEntries.current, options), [open]);
+  /** Opens the last drop again with some options changed (a split, a box format, field names). */
+  const reopen = useCallback(
+    (changes: OpenOptions) => open(lastEntries.current, { ...lastOptions.current, ...changes }),
+    [open],
+  );
 
   const chooseSynthetic = useCallback(async () => {
     setPreview(undefined);

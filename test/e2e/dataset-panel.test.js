@@ -52,6 +52,12 @@ before(async () => {
   const rows = [0, 1, 2].map((i) => ({ image: `img/a${i}.png`, question: `q${i}`, bboxs: [[0, 0, 1, 1]] }));
   writeFileSync(path.join(amb, 'data.json'), JSON.stringify(rows));
   for (let i = 0; i < 3; i++) writeFileSync(path.join(amb, 'img', `a${i}.png`), png(W, H));
+  // A folder whose field names nothing recognises.
+  const custom = path.join(dir, 'custom');
+  mkdirSync(custom, { recursive: true });
+  const odd = [0, 1].map((i) => ({ pic: `c${i}.png`, ask: `find ${i}`, region: [1, 1, 10 + i, 12] }));
+  writeFileSync(path.join(custom, 'labels.json'), JSON.stringify(odd));
+  for (let i = 0; i < 2; i++) writeFileSync(path.join(custom, `c${i}.png`), png(W, H));
 });
 
 after(async () => {
@@ -119,6 +125,25 @@ test('a picked folder with an ambiguous box format: the panel asks, the answer i
     assert.equal(await page.getByTestId('report-ambiguity').count(), 0);
     await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
     assert.match((await page.getByTestId('dataset-preview').textContent()) ?? '', /box \[0, 0, 48, 32\]/);
+  });
+});
+
+test('unrecognised field names: the error says so and the panel takes the names', {
+  timeout: 90_000,
+}, async () => {
+  await withPage(WEBGPU_ARGS, url(), 'dataset-fields.png', async (page) => {
+    await page.getByTestId('dataset-panel').waitFor({ timeout: UI_TIMEOUT });
+    await page.getByTestId('dataset-folder-input').setInputFiles(path.join(dir, 'custom'));
+    const error = page.getByTestId('dataset-error');
+    await error.waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await error.textContent()) ?? '', /cannot tell which field holds the image/);
+    await page.getByTestId('field-image').fill('pic');
+    await page.getByTestId('field-question').fill('ask');
+    await page.getByTestId('field-box').fill('region');
+    await page.getByTestId('field-apply').click();
+    await page.getByText('2 rows read, 2 usable').waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('report-format').textContent()) ?? '', /image: pic, box: region/);
+    assert.equal(await page.getByTestId('preview-question').textContent(), 'find 0');
   });
 });
 
