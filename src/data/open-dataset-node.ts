@@ -11,6 +11,7 @@ import { decodeImage } from './image-decode-node.ts';
 import { type OpenDatasetOptions, openDataset } from './open-dataset.ts';
 
 const TABLE_FILE = /\.(parquet|arrow)$/i;
+const SHARD_LISTS = new Set(['state.json', 'dataset_dict.json']);
 
 /**
  * Opens `path`: a folder (its files, recursively), a zip, a .json / .jsonl file (its folder is where
@@ -37,7 +38,11 @@ export async function openDatasetAt(
   }
   const siblings = await droppedFilesFromDirectory(dirname(path));
   if (TABLE_FILE.test(name)) {
-    const files: DroppedFile[] = siblings.filter((f) => !TABLE_FILE.test(f.path) || f.path === name);
+    // One shard on its own: its folder's other shards left out, and with them the state.json /
+    // dataset_dict.json that would ask for those (dataset_info.json still names the Image columns).
+    const files: DroppedFile[] = siblings.filter(
+      (f) => (!TABLE_FILE.test(f.path) && !SHARD_LISTS.has(f.path)) || f.path === name,
+    );
     return onDisk(await openDataset(files, withDecoder), dirname(path));
   }
   return onDisk(

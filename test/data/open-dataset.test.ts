@@ -193,6 +193,17 @@ describe('openDatasetAt: one dataset in every form', () => {
     });
   }
 
+  it('one shard of a save_to_disk folder, named on its own, is read on its own', async () => {
+    const ds = await openDatasetAt(join(dir, 'arrow', 'data-00001-of-00002.arrow'));
+    // The second shard holds rows 6-11: row 7 (not an image) and row 9 (no question) are its 1 and 3.
+    expect([ds.report.container, ds.report.rows, ds.report.usable]).toEqual(['hf-arrow', 6, 4]);
+    expect(ds.report.issues.map((i) => [i.row, i.reason])).toEqual([
+      [1, 'undecodable-image'],
+      [3, 'missing-question'],
+    ]);
+    expect(ds.rows.map((r) => r.box)).toEqual([6, 8, 10, 11].map((i) => (ROWS[i] as Row).box));
+  });
+
   it('a DatasetDict folder: train by default, another split on request, unknown splits listed', async () => {
     const train = await openDatasetAt(join(dir, 'dict'));
     expect([train.report.split, train.report.splits, train.report.rows]).toEqual([
