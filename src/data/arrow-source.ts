@@ -5,7 +5,7 @@
 import { DataType, type Field, type RecordBatch, type Schema, type Vector } from 'apache-arrow';
 import { type DecodedBatch, decodeIpcBatch, type IpcLayout, ipcSchema, scanArrowIpc } from './arrow-ipc.ts';
 import { DatasetFormatError } from './errors.ts';
-import { type DroppedFile, type DroppedFiles, normalisePath } from './files.ts';
+import { basename, type DroppedFile, type DroppedFiles, dirname, normalisePath } from './files.ts';
 import {
   type EmbeddedImage,
   HEAD_BYTES,
@@ -15,15 +15,6 @@ import {
   type TableValue,
   type TabularTable,
 } from './table.ts';
-
-function dirname(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i < 0 ? '' : path.slice(0, i);
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
 
 function join(folder: string, name: string): string {
   return normalisePath(folder ? `${folder}/${name}` : name);

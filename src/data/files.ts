@@ -52,12 +52,14 @@ export function normalisePath(path: string): string {
   return parts.join('/');
 }
 
-function dirname(path: string): string {
+/** The folder part of a '/'-separated path ('' at the top). */
+export function dirname(path: string): string {
   const i = path.lastIndexOf('/');
   return i < 0 ? '' : path.slice(0, i);
 }
 
-function basename(path: string): string {
+/** The last segment of a '/'-separated path. */
+export function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 

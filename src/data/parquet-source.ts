@@ -13,7 +13,7 @@ import {
 } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { DatasetFormatError } from './errors.ts';
-import type { DroppedFile, DroppedFiles } from './files.ts';
+import { basename, type DroppedFile, type DroppedFiles, dirname } from './files.ts';
 import {
   type EmbeddedImage,
   HEAD_BYTES,
@@ -43,15 +43,6 @@ export function looksLikeParquet(files: DroppedFiles): boolean {
 
 function isParquetPath(path: string): boolean {
   return /\.parquet$/i.test(path) && !basename(path).startsWith('.');
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
-function dirname(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i < 0 ? '' : path.slice(0, i);
 }
 
 /**
