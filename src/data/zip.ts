@@ -26,6 +26,8 @@ const ZIP64_LOCATOR_SIZE = 20;
 const INFLATE_CHUNK = 64 * 1024;
 /** Bytes of inflated data gathered before they are moved into a Blob part. */
 const SPILL_PART = 4 * 1024 * 1024;
+/** Compressed bytes read at a time when the platform inflates. */
+const NATIVE_CHUNK = 4 * 1024 * 1024;
 const MAX_WHOLE_READ = 0x7fffffff;
 
 const METHOD_NAMES: Record<number, string> = {
@@ -71,6 +73,46 @@ export interface OpenZipOptions {
    * Larger deflated entries are inflated whole into a Blob on their first ranged read.
    */
   maxCachedEntryBytes?: number;
+  /** Inflate large entries with DecompressionStream where the platform has it (default true). */
+  nativeInflate?: boolean;
+}
+
+interface BlobSink {
+  push(data: Uint8Array): void;
+  /** Bytes and CRC-32 so far. */
+  length(): number;
+  crc(): number;
+  finish(): { blob: Blob; length: number; crc: number };
+}
+
+/** Gathers inflated bytes into Blob parts of about SPILL_PART bytes, with their length and CRC-32. */
+function blobSink(expected: number, corrupt: (detail: string) => DatasetFormatError): BlobSink {
+  const parts: Blob[] = [];
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let length = 0;
+  let crc = 0;
+  const flush = () => {
+    parts.push(new Blob(pending as BlobPart[]));
+    pending = [];
+    pendingBytes = 0;
+  };
+  return {
+    push(data) {
+      if (length + data.length > expected) throw corrupt(`decompresses to more than its ${expected} bytes`);
+      pending.push(data.slice());
+      pendingBytes += data.length;
+      length += data.length;
+      crc = crc32(data, crc);
+      if (pendingBytes >= SPILL_PART) flush();
+    },
+    length: () => length,
+    crc: () => crc,
+    finish() {
+      if (pendingBytes > 0) flush();
+      return { blob: new Blob(parts), length, crc };
+    },
+  };
 }
 
 /** By name: the file ends in .zip. */
@@ -123,6 +165,7 @@ interface Progress {
 export async function openZip(file: DroppedFile, options: OpenZipOptions = {}): Promise<ZipEntryFile[]> {
   const zipPath = file.path;
   const maxCached = options.maxCachedEntryBytes ?? 32 * 1024 * 1024;
+  const useNative = (options.nativeInflate ?? true) && typeof DecompressionStream === 'function';
   const fail = (detail: string): DatasetFormatError => new DatasetFormatError(zipPath, detail);
   const redo = 'download or copy the zip again, or re-create it';
 
@@ -415,33 +458,51 @@ export async function openZip(file: DroppedFile, options: OpenZipOptions = {}): 
     let blob = spilled.get(e);
     if (blob === undefined) {
       blob = (async () => {
-        const parts: Blob[] = [];
-        let pending: Uint8Array[] = [];
-        let pendingBytes = 0;
-        const inflater = new Inflate();
-        const state = { entry: e, have: 0, nextIn: 0, crc: 0, done: false, inflater };
-        inflater.ondata = (data, final) => {
-          if (state.have + data.length > e.size)
-            throw entryFail(e, `decompresses to more than its ${e.size} bytes (corrupt); ${redo}.`);
-          pending.push(data.slice());
-          pendingBytes += data.length;
-          if (pendingBytes >= SPILL_PART || final) {
-            parts.push(new Blob(pending as BlobPart[]));
-            pending = [];
-            pendingBytes = 0;
-          }
-          state.have += data.length;
-          state.crc = crc32(data, state.crc);
-          if (final) state.done = true;
-        };
-        await advance(e, state, e.size);
-        if (!state.done) verify(e, state.have, state.crc);
-        return new Blob(parts);
+        const sink = blobSink(e.size, (detail) => entryFail(e, `${detail} (corrupt); ${redo}.`));
+        if (useNative) await inflateNative(e, sink);
+        else {
+          const inflater = new Inflate();
+          const state = { entry: e, have: 0, nextIn: 0, crc: 0, done: false, inflater };
+          inflater.ondata = (data, final) => {
+            sink.push(data);
+            state.have = sink.length();
+            state.crc = sink.crc();
+            if (final) state.done = true;
+          };
+          await advance(e, state, e.size);
+        }
+        const { blob: whole, length, crc } = sink.finish();
+        verify(e, length, crc);
+        return whole;
       })();
       spilled.set(e, blob);
       blob.catch(() => spilled.delete(e));
     }
     return blob;
+  };
+
+  /** Inflates a whole entry with the platform's zlib (DecompressionStream), several times faster. */
+  const inflateNative = async (e: EntryInfo, sink: BlobSink): Promise<void> => {
+    const start = await dataStart(e);
+    const stream = new DecompressionStream('deflate-raw');
+    const writer = stream.writable.getWriter();
+    const feed = (async () => {
+      for (let from = 0; from < e.compressedSize; from += NATIVE_CHUNK) {
+        const to = Math.min(e.compressedSize, from + NATIVE_CHUNK);
+        await writer.write(
+          (await readExact(start + from, start + to, `the data of "${e.name}"`)) as Uint8Array<ArrayBuffer>,
+        );
+      }
+      await writer.close();
+    })();
+    const reader = stream.readable.getReader();
+    try {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) sink.push(r.value);
+      await feed;
+    } catch (err) {
+      feed.catch(() => {});
+      throw inflateError(e, err);
+    }
   };
 
   const spillAndSlice = async (e: EntryInfo, s: number, end: number): Promise<Uint8Array> => {
