@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { benchDatasets } from './datasets.ts';
 import { benchGenerate } from './generate.ts';
 import { benchLayers } from './layers.ts';
 import { benchMatmul } from './matmul.ts';
@@ -28,6 +29,8 @@ try {
   const layers = await benchLayers(gpu, { runs, only: filter }, log);
   log('generation, nano with random weights (median after 1 warm-up run):');
   const generation = await benchGenerate(gpu, { runs, only: filter }, log);
+  log('datasets, 20,000 rows with images (CPU):');
+  const datasets = await benchDatasets({ only: filter }, log);
   const report = {
     adapter: adapterLabel(gpu.adapter),
     adapter_info: {
@@ -41,6 +44,7 @@ try {
     results,
     layers,
     generation,
+    datasets,
   };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
