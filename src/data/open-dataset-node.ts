@@ -41,9 +41,10 @@ export async function openDatasetAt(
     // One shard on its own: its folder's other shards left out, and with them the state.json /
     // dataset_dict.json that would ask for those (dataset_info.json still names the Image columns).
     const files: DroppedFile[] = siblings.filter(
-      (f) => (!TABLE_FILE.test(f.path) && !SHARD_LISTS.has(f.path)) || f.path === name,
+      (f) => (!TABLE_FILE.test(f.path) && !SHARD_LISTS.has(basename(f.path))) || f.path === name,
     );
-    return onDisk(await openDataset(files, withDecoder), dirname(path));
+    const kind = /\.parquet$/i.test(name) ? 'parquet' : 'hf-arrow';
+    return onDisk(await openDataset(files, { ...withDecoder, kind }), dirname(path));
   }
   return onDisk(
     await openDataset(siblings, { ...withDecoder, annotation: normalisePath(name) }),

@@ -24,6 +24,8 @@ export interface OpenDatasetOptions {
   split?: string;
   /** The annotation file of a JSON / JSONL dataset, when the drop holds several. */
   annotation?: string;
+  /** The reader to use, instead of recognising it from the files. */
+  kind?: SourceKind;
 }
 
 export type SourceKind = 'zip' | 'hf-arrow' | 'parquet' | 'json';
@@ -53,7 +55,7 @@ export function detectSourceKind(files: DroppedFiles): SourceKind {
 
 /** Opens the dropped files as a dataset; see OpenDatasetOptions. Row problems go in the report. */
 export async function openDataset(files: DroppedFiles, options: OpenDatasetOptions = {}): Promise<Dataset> {
-  const kind = options.annotation === undefined ? detectSourceKind(files) : 'json';
+  const kind = options.kind ?? (options.annotation === undefined ? detectSourceKind(files) : 'json');
   const rowOptions = {
     ...(options.fields === undefined ? {} : { fields: options.fields }),
     ...(options.boxFormat === undefined ? {} : { boxFormat: options.boxFormat }),
@@ -72,7 +74,8 @@ export async function openDataset(files: DroppedFiles, options: OpenDatasetOptio
           'the zip holds only other zips; unpack it and drop the inner zip',
         );
       }
-      const dataset = await openDataset(entries, options);
+      const { kind: _zip, ...inner } = options;
+      const dataset = await openDataset(entries, inner);
       dataset.report.zip = zip.path;
       return dataset;
     }
