@@ -7,6 +7,7 @@ import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { benchDatasets } from './datasets.ts';
 import { benchGenerate } from './generate.ts';
+import { benchImages } from './images.ts';
 import { benchLayers } from './layers.ts';
 import { benchMatmul } from './matmul.ts';
 
@@ -31,6 +32,8 @@ try {
   const generation = await benchGenerate(gpu, { runs, only: filter }, log);
   log('datasets, 20,000 rows with images (CPU):');
   const datasets = await benchDatasets({ only: filter }, log);
+  log('image decoding, 512 x 512 (CPU, median of 9 after 2):');
+  const images = await benchImages({ only: filter }, log);
   const report = {
     adapter: adapterLabel(gpu.adapter),
     adapter_info: {
@@ -45,6 +48,7 @@ try {
     layers,
     generation,
     datasets,
+    images,
   };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);

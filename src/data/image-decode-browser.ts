@@ -1,9 +1,10 @@
-// Browser image decoding to 8-bit RGBA with the browser's own decoders (createImageBitmap), in a page
-// or a Web Worker (no `document`). Same contract as the Node decoder: PNG, JPEG and WebP, stored
-// (un-premultiplied) pixel values, a JPEG shown upright by its EXIF orientation (the browser's own),
-// the header's (displayed) size, ImageDecodeError for files a person can fix.
+// Browser image decoding to 8-bit RGBA, in a page or a Web Worker (no `document`). Same contract as
+// the Node decoder: JPEG through our own decoder (the same pixels as Node and Pillow, shown upright by
+// its EXIF orientation), PNG and WebP through the browser's (createImageBitmap) with stored, not
+// premultiplied, values; the header's (displayed) size; ImageDecodeError for files a person can fix.
 
 import type { RgbImage } from '../model/image-processor.ts';
+import { decodeJpegImage } from './decoded-image.ts';
 import { ImageDecodeError } from './errors.ts';
 import { decodableHeader } from './image-header.ts';
 
@@ -13,6 +14,7 @@ import { decodableHeader } from './image-header.ts';
  */
 export async function decodeImageBrowser(bytes: Uint8Array, name: string): Promise<RgbImage> {
   const header = decodableHeader(bytes, name);
+  if (header.format === 'jpeg') return decodeJpegImage(bytes, header, name);
   const label = header.format.toUpperCase();
 
   let bitmap: ImageBitmap;
@@ -22,8 +24,7 @@ export async function decodeImageBrowser(bytes: Uint8Array, name: string): Promi
     bitmap = await createImageBitmap(new Blob([own]), {
       colorSpaceConversion: 'none',
       premultiplyAlpha: 'none',
-      // EXIF orientation applied: a JPEG comes out as the header's displayed size says. (Chromium
-      // 156 applies it for 'none' too.)
+      // Chromium 156 applies EXIF orientation for 'none' too: a rotated PNG / WebP is refused below.
       imageOrientation: 'from-image',
     });
   } catch (e) {
@@ -48,9 +49,7 @@ export async function decodeImageBrowser(bytes: Uint8Array, name: string): Promi
       throw new ImageDecodeError(
         name,
         'unsupported',
-        header.format === 'jpeg'
-          ? `the browser applied a different EXIF orientation to this ${header.width}x${header.height} JPEG than its orientation tag (${header.orientation}) gives; save it upright without the orientation tag`
-          : `the browser rotated this ${header.width}x${header.height} ${label} by an EXIF orientation, which is only applied to JPEGs here (the Node decoder ignores it in ${label}); save it upright without the orientation tag`,
+        `the browser rotated this ${header.width}x${header.height} ${label} by an EXIF orientation, which is only applied to JPEGs here (the Node decoder ignores it in ${label}); save it upright without the orientation tag`,
       );
     }
     return { width: header.width, height: header.height, data: readPixels(bitmap) };

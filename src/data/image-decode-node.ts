@@ -1,18 +1,16 @@
-// Node-side image decoding to 8-bit RGBA: PNG (pngjs), JPEG (jpeg-js), WebP (@jsquash/webp, libwebp
-// in wasm, loaded from the installed package). The format is found from the file's magic bytes, not
-// its name. No native build; JPEG decoding may differ from libjpeg (PIL) by a level or so on some
-// pixels. A JPEG's EXIF orientation is applied (the displayed image, as browsers and HF `datasets`
-// give it); PNG and WebP EXIF is not read.
+// Node-side image decoding to 8-bit RGBA: PNG (pngjs), JPEG (our decoder, jpeg-decode.ts, bit-exact
+// with Pillow's libjpeg-turbo), WebP (@jsquash/webp, libwebp in wasm, loaded from the installed
+// package). The format is found from the file's magic bytes, not its name. A JPEG's EXIF orientation
+// is applied (the displayed image, as browsers and HF `datasets` give it); PNG and WebP EXIF is not read.
 
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import decodeWebp, { init as initWebpDecoder } from '@jsquash/webp/decode.js';
-import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { RgbImage } from '../model/image-processor.ts';
+import { decodeJpegImage, finishDecoded } from './decoded-image.ts';
 import { ImageDecodeError } from './errors.ts';
-import { applyOrientation } from './exif-orientation.ts';
-import { decodableHeader, MAX_MEGAPIXELS } from './image-header.ts';
+import { decodableHeader } from './image-header.ts';
 
 // The package's typings declare init(options) but the code takes (wasmModule, options).
 const initWebp = initWebpDecoder as unknown as (module: WebAssembly.Module) => Promise<void>;
@@ -35,10 +33,12 @@ export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<Rg
   const header = decodableHeader(bytes, name);
   const label = header.format.toUpperCase();
 
+  if (header.format === 'jpeg') return decodeJpegImage(bytes, header, name);
   let image: RgbImage;
   try {
     image = await decodeKnown(header.format, bytes);
   } catch (e) {
+    if (e instanceof ImageDecodeError) throw e;
     const why = e instanceof Error ? e.message : String(e);
     throw new ImageDecodeError(
       name,
@@ -46,30 +46,10 @@ export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<Rg
       `cannot decode this ${label} file (${why}); the file may be truncated or damaged`,
     );
   }
-  if (image.data.length !== image.width * image.height * 4) {
-    throw new ImageDecodeError(
-      name,
-      'corrupt',
-      `decoding gave a ${image.width}x${image.height} image with ${image.data.length} bytes`,
-    );
-  }
-  if (header.orientation !== 1) {
-    const { buffer, byteOffset, byteLength } = image.data;
-    const stored = new Uint8Array(buffer, byteOffset, byteLength);
-    image = applyOrientation(stored, image.width, image.height, header.orientation);
-  }
-  // The header's size is the displayed one: compare after orienting.
-  if (image.width !== header.width || image.height !== header.height) {
-    throw new ImageDecodeError(
-      name,
-      'corrupt',
-      `decoding gave a ${image.width}x${image.height} image but the header says ${header.width}x${header.height}`,
-    );
-  }
-  return image;
+  return finishDecoded(image, header, name);
 }
 
-async function decodeKnown(format: 'png' | 'jpeg' | 'webp', bytes: Uint8Array): Promise<RgbImage> {
+async function decodeKnown(format: 'png' | 'webp', bytes: Uint8Array): Promise<RgbImage> {
   if (format === 'webp') {
     await loadWebpDecoder();
     // Our own copy: the decoder takes an ArrayBuffer, and `bytes` may be a view of a larger one.
@@ -78,21 +58,10 @@ async function decodeKnown(format: 'png' | 'jpeg' | 'webp', bytes: Uint8Array): 
     data.set(decoded.data);
     return { width: decoded.width, height: decoded.height, data };
   }
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (format === 'png') {
-    const png = PNG.sync.read(buffer);
-    return { width: png.width, height: png.height, data: new Uint8Array(png.data) };
-  }
-  const jpg = jpeg.decode(buffer, {
-    useTArray: true,
-    formatAsRGBA: true,
-    maxResolutionInMP: MAX_MEGAPIXELS,
-    maxMemoryUsageInMB: 2048,
-  });
-  return { width: jpg.width, height: jpg.height, data: jpg.data };
+  const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return { width: png.width, height: png.height, data: new Uint8Array(png.data) };
 }
 
-/** VP8X first chunk with the animation flag (bit 1 of its flags byte). */
 /** Reads and decodes a PNG, JPEG or WebP file. A missing file rejects with Node's own ENOENT error. */
 export async function readImageFile(path: string): Promise<RgbImage> {
   return decodeImage(await readFile(path), path);

@@ -1,11 +1,15 @@
 // Node image decoding: WebP (libwebp wasm) against the pixels encoded, PNG against pngjs' input, JPEG
-// against jpeg-js' own decode (EXIF orientations applied by maps written here from the EXIF table),
-// and the typed errors for corrupt, truncated and unsupported files.
+// against Pillow's decode of committed files (test/fixtures/jpeg) and, for EXIF orientations, the
+// stored pixels rearranged by maps written here from the EXIF table; and the typed errors for corrupt,
+// truncated and unsupported files.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { ImageDecodeError } from '../../src/data/errors.ts';
 import { decodeImage } from '../../src/data/image-decode-node.ts';
+import { decodeJpeg } from '../../src/data/jpeg-decode.ts';
 import { encodeWebp } from './webp-encoder.ts';
 
 function pixels(width: number, height: number, opaque: boolean, smooth = false): Uint8Array {
@@ -98,24 +102,35 @@ describe('decodeImage (Node)', () => {
     expect(first.data).toEqual(a);
   });
 
-  it('decodes PNG exactly and JPEG as jpeg-js does', async () => {
+  it('decodes PNG exactly and JPEG as Pillow does', async () => {
     const src = pixels(33, 17, false);
     const png = new PNG({ width: 33, height: 17 });
     png.data = Buffer.from(src);
     const fromPng = await decodeImage(new Uint8Array(PNG.sync.write(png)), 'a.png');
     expect(fromPng).toEqual({ width: 33, height: 17, data: src });
 
-    const opaque = pixels(333, 17, true);
-    const jpg = jpeg.encode({ data: opaque, width: 333, height: 17 }, 90).data;
-    const fromJpeg = await decodeImage(new Uint8Array(jpg), 'a.jpg');
-    expect([fromJpeg.width, fromJpeg.height]).toEqual([333, 17]);
-    expect(maxAbsDiff(fromJpeg.data, jpeg.decode(jpg, { useTArray: true, formatAsRGBA: true }).data)).toBe(0);
+    const fixtures = new URL('../fixtures/jpeg/', import.meta.url).pathname;
+    const expected = JSON.parse(readFileSync(`${fixtures}expected.json`, 'utf8')).files as Record<
+      string,
+      { width: number; height: number; sha256: string }
+    >;
+    for (const name of [
+      'q90-420-edges-64x48.jpg',
+      'progressive-420-noise-q50-33x65.jpg',
+      'gray-q85-40x30.jpg',
+    ]) {
+      const want = expected[name] as { width: number; height: number; sha256: string };
+      const img = await decodeImage(readFileSync(`${fixtures}${name}`), name);
+      expect([img.width, img.height]).toEqual([want.width, want.height]);
+      const rgb = img.data.filter((_, i) => i % 4 !== 3);
+      expect(createHash('sha256').update(rgb).digest('hex')).toBe(want.sha256);
+    }
   });
 
   it('shows a JPEG as its EXIF orientation says (1-8), at the displayed size', async () => {
     const [w, h] = [40, 24];
     const jpg = new Uint8Array(jpeg.encode({ data: pixels(w, h, true), width: w, height: h }, 90).data);
-    const stored = jpeg.decode(jpg, { useTArray: true, formatAsRGBA: true }).data;
+    const stored = decodeJpeg(jpg).data;
     for (let o = 1; o <= 8; o++) {
       const [dw, dh] = o >= 5 ? [h, w] : [w, h];
       const expected = new Uint8Array(w * h * 4);

@@ -1,8 +1,10 @@
 // The browser image decoder (src/data/image-decode-browser.ts) in Debian's Chromium, in a page and in
 // a module Worker, without the app build: the decoder's modules are transpiled here with TypeScript
 // and served on a made-up origin through Playwright routing. Inputs come from independent encoders;
-// EXIF-oriented JPEGs are checked against the Node decoder (src/data/image-decode-node.ts, via tsx).
+// JPEGs must give Pillow's pixels (test/fixtures/jpeg), and EXIF-oriented ones the Node decoder's and
+// Chromium's own decode.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -59,14 +61,25 @@ export async function run(bytes, name) {
     return { error: { name: e.name, problem: e.problem, message: e.message } };
   }
 }
+// Chromium's own decoder, as an independent reference: createImageBitmap with EXIF orientation
+// applied, pixels through a 2D canvas (exact for opaque images).
+export async function native(bytes) {
+  const bitmap = await createImageBitmap(new Blob([new Uint8Array(bytes)]), { imageOrientation: 'from-image', colorSpaceConversion: 'none' });
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(bitmap, 0, 0);
+  const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  return { width: bitmap.width, height: bitmap.height, data: Array.from(data) };
+}
 `;
 const WORKER = `
 import { run } from '/runner.js';
 self.onmessage = async (event) => self.postMessage(await run(event.data.bytes, event.data.name));
 `;
 const PAGE = `<!doctype html><title>decode</title><script type="module">
-import { run } from '/runner.js';
+import { native, run } from '/runner.js';
 window.decodeInPage = run;
+window.nativeInPage = native;
 window.decodeInWorker = (bytes, name) => new Promise((resolve, reject) => {
   const worker = new Worker('/worker.js', { type: 'module' });
   worker.onmessage = (event) => { resolve(event.data); worker.terminate(); };
@@ -215,10 +228,9 @@ function pngWithExif(png, orientation) {
   return new Uint8Array(Buffer.concat([png.subarray(0, ihdrEnd), chunk, png.subarray(ihdrEnd)]));
 }
 
-// jpeg-js and Chromium's libjpeg-turbo differ in IDCT and chroma upsampling; measured here: up to
-// 3 levels on these gradients at quality 90 (4:2:0). The bound leaves a little room, far below what
-// a wrong channel order, orientation or colour conversion gives (tens of levels).
-const JPEG_TOLERANCE = 4;
+// Our JPEG decoder against Chromium's own (libjpeg-turbo): identical on every orientation with
+// Chromium 156 here; one level is allowed for other builds, far below what a wrong orientation gives.
+const JPEG_TOLERANCE = 1;
 
 test('PNG: exact stored values, alpha < 255 included, in the page and in a worker', async () => {
   const [w, h] = [37, 23];
@@ -232,43 +244,46 @@ test('PNG: exact stored values, alpha < 255 included, in the page and in a worke
   }
 });
 
-test('JPEG: as jpeg-js decodes it, within a few levels', async () => {
-  const [w, h] = [61, 37];
-  const jpg = jpeg.encode({ data: pixels(w, h, true), width: w, height: h }, 90).data;
-  const reference = jpeg.decode(jpg, { useTArray: true, formatAsRGBA: true }).data;
-  const { inPage, inWorker } = await decodeBoth(jpg, 'a.jpg');
-  for (const r of [inPage, inWorker]) {
-    assert.equal(r.error, undefined, r.error?.message);
-    assert.deepEqual([r.width, r.height], [w, h]);
-    assert.ok(maxAbsDiff(r.data, reference) <= JPEG_TOLERANCE, `max diff ${maxAbsDiff(r.data, reference)}`);
+test('JPEG: exactly the pixels Pillow decodes (test/fixtures/jpeg), in the page and in a worker', async () => {
+  const dir = path.join(ROOT, 'test/fixtures/jpeg');
+  const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')).files;
+  for (const name of ['q90-420-edges-64x48.jpg', 'progressive-444-smooth-50x34.jpg', 'odd-422-33x65.jpg']) {
+    const { inPage, inWorker } = await decodeBoth(readFileSync(path.join(dir, name)), name);
+    for (const r of [inPage, inWorker]) {
+      assert.equal(r.error, undefined, r.error?.message);
+      assert.deepEqual([r.width, r.height], [expected[name].width, expected[name].height]);
+      const rgb = Buffer.from(r.data.filter((_, i) => i % 4 !== 3));
+      assert.equal(createHash('sha256').update(rgb).digest('hex'), expected[name].sha256, name);
+    }
   }
 });
 
-test('JPEG with EXIF orientation 1-8: Chromium shows it as our Node decoder does', async () => {
-  // Two independent rotations: Chromium's own (imageOrientation 'from-image') and ours in Node.
+test('JPEG with EXIF orientation 1-8: as Node decodes it, and as Chromium itself turns it', async () => {
+  // Two independent rotations: Chromium's own (imageOrientation 'from-image') and ours.
   const { decodeImage } = await tsImport('../../src/data/image-decode-node.ts', import.meta.url);
   const [w, h] = [40, 24];
   const jpg = jpeg.encode({ data: pixels(w, h, true), width: w, height: h }, 90).data;
   for (let orientation = 1; orientation <= 8; orientation++) {
     const bytes = withOrientation(jpg, orientation);
-    const node = await decodeImage(bytes, `o${orientation}.jpg`);
+    const name = `o${orientation}.jpg`;
+    const node = await decodeImage(bytes, name);
     const [dw, dh] = orientation >= 5 ? [h, w] : [w, h];
     assert.deepEqual([node.width, node.height], [dw, dh], `Node, orientation ${orientation}`);
     const runs =
       orientation === 6
-        ? Object.values(await decodeBoth(bytes, `o${orientation}.jpg`))
-        : [
-            await page.evaluate(
-              ([b, n]) => window.decodeInPage(b, n),
-              [Array.from(bytes), `o${orientation}.jpg`],
-            ),
-          ];
+        ? Object.values(await decodeBoth(bytes, name))
+        : [await page.evaluate(([b, n]) => window.decodeInPage(b, n), [Array.from(bytes), name])];
     for (const r of runs) {
       assert.equal(r.error, undefined, r.error?.message);
-      assert.deepEqual([r.width, r.height], [dw, dh], `orientation ${orientation}`);
-      const diff = maxAbsDiff(r.data, node.data);
-      assert.ok(diff <= JPEG_TOLERANCE, `orientation ${orientation}: max diff ${diff}`);
+      assert.equal(maxAbsDiff(r.data, node.data), 0, `orientation ${orientation}: browser and Node differ`);
     }
+    const chromium = await page.evaluate((b) => window.nativeInPage(b), Array.from(bytes));
+    assert.deepEqual([chromium.width, chromium.height], [dw, dh], `Chromium, orientation ${orientation}`);
+    const diff = maxAbsDiff(chromium.data, node.data);
+    assert.ok(
+      diff <= JPEG_TOLERANCE,
+      `orientation ${orientation}: ${diff} levels from Chromium's own decode`,
+    );
   }
 });
 
