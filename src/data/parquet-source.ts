@@ -70,7 +70,12 @@ interface Shard {
   /** Row index of this shard's first row in the whole table. */
   readonly firstRow: number;
   readonly numRows: number;
+  /** The image bytes of the row group read last (one column), while they fit GROUP_CACHE_BYTES. */
+  cache?: { column: string; start: number; images: (Uint8Array | undefined)[] };
 }
+
+/** Reading one row's image decodes its row group's column anyway: keep up to this much of it. */
+const GROUP_CACHE_BYTES = 64 * 1024 * 1024;
 
 export async function openParquetDataset(
   files: DroppedFiles,
@@ -396,25 +401,48 @@ function embeddedImage(
 }
 
 async function readImageAt(shard: Shard, column: string, localRow: number): Promise<Uint8Array> {
-  const rows = await guarded(shard.file, () =>
+  const cached = shard.cache;
+  if (
+    cached?.column === column &&
+    localRow >= cached.start &&
+    localRow < cached.start + cached.images.length
+  ) {
+    const hit = cached.images[localRow - cached.start];
+    if (hit !== undefined) return hit.slice();
+  }
+  // The whole row group: the column chunk is decompressed whole either way.
+  let start = 0;
+  let rows = 1;
+  for (const group of shard.metadata.row_groups) {
+    rows = Number(group.num_rows);
+    if (localRow < start + rows) break;
+    start += rows;
+  }
+  const values = await guarded(shard.file, () =>
     parquetReadObjects({
       file: shard.buffer,
       metadata: shard.metadata,
       columns: [column],
-      rowStart: localRow,
-      rowEnd: localRow + 1,
+      rowStart: start,
+      rowEnd: start + rows,
       utf8: false,
       compressors,
       useOffsetIndex: true,
     }),
   );
-  const cell = (rows[0] as Record<string, unknown> | undefined)?.[column];
-  const bytes = isObject(cell) ? cell.bytes : undefined;
-  if (!(bytes instanceof Uint8Array)) {
+  const images = values.map((v) => {
+    const cell = (v as Record<string, unknown>)[column];
+    const bytes = isObject(cell) ? cell.bytes : undefined;
+    return bytes instanceof Uint8Array ? bytes : undefined;
+  });
+  const bytes = images[localRow - start];
+  if (bytes === undefined) {
     throw new DatasetFormatError(
       shard.file.path,
       `row ${localRow} of column "${column}" holds no image bytes on a second read: the file changed or is corrupt; drop it again`,
     );
   }
+  const total = images.reduce((n, b) => n + (b?.length ?? 0), 0);
+  shard.cache = total <= GROUP_CACHE_BYTES ? { column, start, images } : undefined;
   return bytes.slice();
 }

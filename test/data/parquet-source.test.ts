@@ -159,17 +159,28 @@ describe('HF-style Parquet shards', () => {
     expect(shards[0]!.bytesRead()).toBeLessThan(shards[0]!.file.size / 2);
     expect(shards[1]!.bytesRead()).toBe(0);
 
-    // Walk to row 40 (second shard), then re-read its image alone.
+    // Walk to row 43 (second shard, whose row groups hold 6 rows: 37-42, then 43-44), keeping cells.
+    const cells = new Map<number, ImageCell>();
     let rec = first.value as TableRecord;
-    while (rec.row < 40) rec = (await iterator.next()).value as TableRecord;
+    while (rec.row < 43) {
+      rec = (await iterator.next()).value as TableRecord;
+      cells.set(rec.row, rec.value.image as ImageCell);
+    }
     await iterator.return?.();
-    const cell = rec.value.image as ImageCell;
+    const imageOf = (row: number) => (ALL[row]!.image as FixtureImage).bytes;
+    // Row 40's image alone: its row group's image column, not the file.
     for (const s of shards) s.reset();
-    const bytes = await cell.bytes!.read();
-    expect(bytes).toEqual(ALL[40]!.image && (ALL[40]!.image as FixtureImage).bytes);
+    const bytes = await cells.get(40)!.bytes!.read();
+    expect(bytes).toEqual(imageOf(40));
     expect(shards[0]!.bytesRead()).toBe(0);
     expect(shards[1]!.bytesRead()).toBeGreaterThanOrEqual(bytes.length);
     expect(shards[1]!.bytesRead()).toBeLessThan(shards[1]!.file.size / 2);
+    // Row 41 is in the same row group, kept from that read; row 43 is in the next one.
+    shards[1]!.reset();
+    expect(await cells.get(41)!.bytes!.read()).toEqual(imageOf(41));
+    expect(shards[1]!.bytesRead()).toBe(0);
+    expect(await cells.get(43)!.bytes!.read()).toEqual(imageOf(43));
+    expect(shards[1]!.bytesRead()).toBeGreaterThan(0);
   });
 
   it('rejects shards of one split whose schemas differ', async () => {
