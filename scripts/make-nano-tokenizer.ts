@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { translateRegex } from '../src/model/tokenizer.ts';
+import { BYTE_TO_CHAR, translateRegex } from '../src/model/tokenizer.ts';
 
 export const NANO_BYTE_TOKENS = 256;
 export const NANO_MERGES = 224;
@@ -140,17 +140,6 @@ export function nanoCorpus(): string[] {
   return corpus;
 }
 
-// GPT-2's byte <-> printable-unicode map (byte-level BPE's alphabet).
-function byteToUnicode(): string[] {
-  const table: string[] = new Array(256);
-  let shifted = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    table[b] = String.fromCodePoint(printable ? b : 256 + shifted++);
-  }
-  return table;
-}
-
 /** Pre-tokenized pieces (in byte-level form) of `text`, special tokens removed, as Qwen2's tokenizer splits. */
 function pieces(text: string, byteChar: readonly string[]): string[] {
   const specials = new RegExp(NANO_SPECIAL_TOKENS.map((s) => s.replace(/[|]/g, '\\|')).join('|'), 'g');
@@ -210,7 +199,7 @@ const stringify = (value: unknown): string => `${JSON.stringify(value, null, 2)}
 
 /** The text of tokenizer.json and tokenizer_config.json. */
 export function buildNanoTokenizerFiles(): { tokenizerJson: string; tokenizerConfigJson: string } {
-  const byteChar = byteToUnicode();
+  const byteChar = BYTE_TO_CHAR;
   const merges = trainMerges(nanoCorpus(), NANO_MERGES, byteChar);
   // Byte tokens in code point order, as in GPT-2's and Qwen's vocabularies; merged tokens follow.
   const vocab: Record<string, number> = {};

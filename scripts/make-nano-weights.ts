@@ -10,37 +10,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parameterShapes, parseModelConfig } from '../src/model/config.ts';
+import { gaussianStream } from '../src/model/random.ts';
 import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.ts';
 
 export const NANO_WEIGHTS_SEED = 20241124;
 export const NANO_WEIGHTS_FILE = 'model.safetensors';
 
 const NANO_DIR = fileURLToPath(new URL('../public/nano', import.meta.url));
-
-/** Standard normal samples from a seeded mulberry32 stream (Box-Muller, both values used). */
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const v = spare;
-      spare = undefined;
-      return v;
-    }
-    const u = 1 - uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    const a = 2 * Math.PI * uniform();
-    spare = r * Math.sin(a);
-    return r * Math.cos(a);
-  };
-}
 
 /**
  * The initial value rule for one parameter: rank-1 `*.bias` -> 0, other rank-1 (norm weights) -> 1,
@@ -56,7 +32,7 @@ export function nanoWeightTensors(configJson: unknown, seed = NANO_WEIGHTS_SEED)
   const config = parseModelConfig(configJson);
   const range = (configJson as { initializer_range?: unknown }).initializer_range;
   const std = typeof range === 'number' && range > 0 ? range : 0.02;
-  const normal = gaussian(seed);
+  const normal = gaussianStream(seed);
   const tensors: TensorToWrite[] = [];
   for (const [name, shape] of Object.entries(parameterShapes(config))) {
     const n = shape.reduce((a, b) => a * b, 1);

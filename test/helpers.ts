@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Gpu, GpuOptions } from '../src/gpu/context.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { uniformStream } from '../src/model/random.ts';
 
 export function setupGpu(options: GpuOptions = {}): () => Gpu {
   let gpu: Gpu | undefined;
@@ -19,16 +20,7 @@ export function setupGpu(options: GpuOptions = {}): () => Gpu {
 }
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = uniformStream;
 
 /** n values uniform in [-scale, scale), rounded to float32. */
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {

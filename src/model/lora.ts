@@ -18,6 +18,7 @@ import { type ModelConfig, parameterShapes } from './config.ts';
 import type { LinearFn } from './decoder.ts';
 import { LoraError } from './errors.ts';
 import { canonicalName } from './hf-names.ts';
+import { uniformStream } from './random.ts';
 import { openSafetensors } from './safetensors.ts';
 import { type TensorToWrite, writeSafetensors } from './safetensors-write.ts';
 import { isDecoderParameter, type Weights } from './weights.ts';
@@ -105,18 +106,6 @@ const PEFT_PREFIX = 'base_model.model.';
 /** PEFT's tensor name of an adapter matrix. */
 export function peftTensorName(module: string, which: 'A' | 'B'): string {
   return `${PEFT_PREFIX}${module}.lora_${which}.weight`;
-}
-
-/** mulberry32: a seeded uniform stream in [0, 1). */
-function uniformStream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -73,7 +73,8 @@ function byteToUnicodeTable(): string[] {
   return table;
 }
 
-const BYTE_TO_CHAR = byteToUnicodeTable();
+/** Byte-level BPE's alphabet: the character standing for each byte. */
+export const BYTE_TO_CHAR: readonly string[] = byteToUnicodeTable();
 const CHAR_TO_BYTE = new Map<string, number>(BYTE_TO_CHAR.map((c, b) => [c, b]));
 
 // GPT-2's pre-tokenization pattern, used by ByteLevel when `use_regex` is true.

@@ -19,6 +19,7 @@ import { visionRopeAngles } from '../gpu/rope-angles.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { type ModelConfig, parameterShapes, type VisionActivation, type VisionConfig } from './config.ts';
 import { VisionInputError } from './errors.ts';
+import { uniformStream } from './random.ts';
 import { type ImageGrid, invertPermutation, visionLayout, windowPatchOrder } from './vision-layout.ts';
 
 /** Vision weights keyed by HF name, `visual.*` or `model.visual.*`. */
@@ -169,14 +170,8 @@ export function visionForward(
  * weights uniform in +-1/sqrt(fan_in), biases +-0.1, norm weights 1 +- 0.1 and norm biases +-0.1.
  */
 export function randomVisionWeights(gpu: Gpu, config: ModelConfig, seed: number): Map<string, Tensor> {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const uniform = uniformStream(seed);
+  const next = () => uniform() * 2 - 1;
   const out = new Map<string, Tensor>();
   for (const [name, shape] of Object.entries(parameterShapes(config, 'legacy'))) {
     if (!name.startsWith('visual.')) continue;

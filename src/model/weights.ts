@@ -5,6 +5,7 @@ import type { Gpu } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { type ModelConfig, parameterShapes } from './config.ts';
 import { type MisShapedTensor, TensorMismatchError } from './errors.ts';
+import { gaussianStream } from './random.ts';
 
 /** Parameter name (canonical HF form) -> tensor. */
 export type Weights = Map<string, Tensor>;
@@ -79,7 +80,7 @@ export function randomWeights(
   seed: number,
   options: RandomWeightsOptions = {},
 ): Weights {
-  const normal = gaussian(seed);
+  const normal = gaussianStream(seed);
   const weights: Weights = new Map();
   for (const [name, shape] of Object.entries(parameterShapes(config))) {
     if (options.parts === 'decoder' && !isDecoderParameter(name)) continue;
@@ -100,29 +101,4 @@ export function randomWeights(
     weights.set(name, gpu.keep(gpu.tensor(data, shape)));
   }
   return weights;
-}
-
-/** Standard normal samples from a seeded mulberry32 stream (Box-Muller). */
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const v = spare;
-      spare = undefined;
-      return v;
-    }
-    const u = 1 - uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    const a = 2 * Math.PI * uniform();
-    spare = r * Math.sin(a);
-    return r * Math.cos(a);
-  };
 }

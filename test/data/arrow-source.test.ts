@@ -19,6 +19,7 @@ import {
   type TableRecord,
   type TabularTable,
 } from '../../src/data/table.ts';
+import { uniformStream as rng } from '../../src/model/random.ts';
 import {
   buildHfArrowFiles,
   type FixtureRow,
@@ -27,18 +28,6 @@ import {
   hfArrowDroppedFiles,
   writeHfArrowDataset,
 } from './hf-arrow-fixture.ts';
-
-/** Deterministic PRNG (mulberry32) for the fixture's values and pixels. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomPng(w: number, h: number, rand: () => number): Uint8Array {
   const png = new PNG({ width: w, height: h });
