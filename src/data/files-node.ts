@@ -22,7 +22,7 @@ export async function droppedFilesFromDirectory(dir: string): Promise<DroppedFil
 }
 
 /** Bytes [start, end) of a file on disk (clamped to its size). */
-export async function readFileRange(path: string, start: number, end: number): Promise<Uint8Array> {
+async function readFileRange(path: string, start: number, end: number): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;

@@ -2,31 +2,23 @@
 // files, its rows read and validated (row-validation.ts), their images resolved by path or file name.
 // Browser and Node alike: the decoder is passed in.
 
-import type { BoxFormat } from './box-format.ts';
-import { type Dataset, type ImageDecoder, requireDecoder } from './dataset.ts';
+import type { Dataset } from './dataset.ts';
 import { DatasetFormatError } from './errors.ts';
 import { type DroppedFile, type DroppedFiles, ImageResolver, normalisePath } from './files.ts';
-import { detectRowLayout, type FieldOverrides, parseJsonRecords } from './json-rows.ts';
+import { detectRowLayout, parseJsonRecords } from './json-rows.ts';
 import {
-  buildReport,
+  completeDataset,
   fileImageSource,
-  fillImageSizes,
-  finishRows,
   type PendingRow,
+  type RowOptions,
   skipRow,
   startRow,
 } from './row-validation.ts';
 import type { RowIssue } from './validation-report.ts';
 
-export interface JsonSourceOptions {
+export interface JsonSourceOptions extends RowOptions {
   /** Path (within the files) of the annotation file; default: the one .json / .jsonl file. */
   annotation?: string;
-  fields?: FieldOverrides;
-  /** The box format; required when the report says the detected one is ambiguous. */
-  boxFormat?: BoxFormat;
-  decode?: ImageDecoder;
-  /** Decode every referenced image while loading, to report undecodable ones and check sizes. */
-  checkImages?: boolean;
 }
 
 const NON_ANNOTATION = new Set(['dataset_info.json', 'state.json', 'dataset_dict.json']);
@@ -99,22 +91,13 @@ export async function openJsonDataset(
     }
     pending.push(p);
   }
-  if (options.checkImages) requireDecoder(options.decode);
-  await fillImageSizes(pending, options.checkImages ? options.decode : undefined);
-  const finished = finishRows(pending, layout, options.boxFormat);
-  finished.issues = [...early, ...finished.issues].sort((a, b) => a.row - b.row);
-  const report = buildReport({
+  return completeDataset({
+    pending,
+    early,
+    layout,
+    options,
     source: annotation.path,
     container: parsed.kind,
-    layout,
-    fields: layout.fields,
     rowsRead: parsed.records.length + parsed.badLines.length,
-    finished,
   });
-  const decoder = options.decode;
-  return {
-    report,
-    rows: finished.rows,
-    loadImage: async (row) => requireDecoder(decoder)(await row.image.read(), row.image.name),
-  };
 }

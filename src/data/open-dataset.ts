@@ -3,23 +3,16 @@
 // source is recognised from the files, not from a setting.
 
 import { looksLikeHfArrow, openHfArrowDataset } from './arrow-source.ts';
-import type { BoxFormat } from './box-format.ts';
-import type { Dataset, ImageDecoder } from './dataset.ts';
+import type { Dataset } from './dataset.ts';
 import { DatasetFormatError } from './errors.ts';
 import type { DroppedFiles } from './files.ts';
-import type { FieldOverrides } from './json-rows.ts';
 import { openJsonDataset } from './json-source.ts';
 import { looksLikeParquet, openParquetDataset } from './parquet-source.ts';
+import type { RowOptions } from './row-validation.ts';
 import { openTableDataset } from './table-source.ts';
-import { isZipFile, openZip } from './zip.ts';
+import { isZipFile, looksLikeZip, openZip } from './zip.ts';
 
-export interface OpenDatasetOptions {
-  fields?: FieldOverrides;
-  /** The box format; required when the report says the detected one is ambiguous. */
-  boxFormat?: BoxFormat;
-  decode?: ImageDecoder;
-  /** Decode every image while loading, to report undecodable ones and check sizes. */
-  checkImages?: boolean;
+export interface OpenDatasetOptions extends RowOptions {
   /** The split of an HF DatasetDict folder or a hub Parquet layout (default: train, or the only one). */
   split?: string;
   /** The annotation file of a JSON / JSONL dataset, when the drop holds several. */
@@ -53,20 +46,24 @@ export function detectSourceKind(files: DroppedFiles): SourceKind {
   );
 }
 
+/** detectSourceKind, plus a single file whose bytes, not its name, say it is a zip. */
+async function sourceKindOf(files: DroppedFiles): Promise<SourceKind> {
+  try {
+    return detectSourceKind(files);
+  } catch (e) {
+    if (files.length === 1 && (await looksLikeZip(files[0] as DroppedFiles[number]))) return 'zip';
+    throw e;
+  }
+}
+
 /** Opens the dropped files as a dataset; see OpenDatasetOptions. Row problems go in the report. */
 export async function openDataset(files: DroppedFiles, options: OpenDatasetOptions = {}): Promise<Dataset> {
-  const kind = options.kind ?? (options.annotation === undefined ? detectSourceKind(files) : 'json');
-  const rowOptions = {
-    ...(options.fields === undefined ? {} : { fields: options.fields }),
-    ...(options.boxFormat === undefined ? {} : { boxFormat: options.boxFormat }),
-    ...(options.decode === undefined ? {} : { decode: options.decode }),
-    ...(options.checkImages === undefined ? {} : { checkImages: options.checkImages }),
-  };
+  const kind = options.kind ?? (options.annotation === undefined ? await sourceKindOf(files) : 'json');
   const split = options.split === undefined ? {} : { split: options.split };
   switch (kind) {
     case 'zip': {
-      const zip = files.find(isZipFile);
-      if (zip === undefined) throw new Error('unreachable: no zip');
+      const zip = files.find(isZipFile) ?? files[0];
+      if (zip === undefined) throw new DatasetFormatError('the dropped files', 'nothing was dropped');
       const entries = await openZip(zip);
       if (entries.some(isZipFile) && !entries.some((e) => !isZipFile(e))) {
         throw new DatasetFormatError(
@@ -80,13 +77,10 @@ export async function openDataset(files: DroppedFiles, options: OpenDatasetOptio
       return dataset;
     }
     case 'hf-arrow':
-      return openTableDataset(await openHfArrowDataset(files, split), files, rowOptions);
+      return openTableDataset(await openHfArrowDataset(files, split), files, options);
     case 'parquet':
-      return openTableDataset(await openParquetDataset(files, split), files, rowOptions);
+      return openTableDataset(await openParquetDataset(files, split), files, options);
     case 'json':
-      return openJsonDataset(files, {
-        ...rowOptions,
-        ...(options.annotation === undefined ? {} : { annotation: options.annotation }),
-      });
+      return openJsonDataset(files, options);
   }
 }

@@ -50,7 +50,7 @@ function isParquetPath(path: string): boolean {
  * `<config>/<split>/0000.parquet` (also `partial-<split>`) or `train/anything.parquet` by folder;
  * any other name counts as a shard of the default split.
  */
-export function splitOfPath(path: string): string {
+function splitOfPath(path: string): string {
   const parts = path.split('/');
   const stem = (parts[parts.length - 1] ?? '').replace(/\.parquet$/i, '');
   const shard = /^(.+?)[-_]\d+-of-\d+(?:[-_.].*)?$/i.exec(stem);

@@ -11,12 +11,18 @@ import {
   detectBoxFormat,
   toPixelBox,
 } from './box-format.ts';
-import type { ImageDecoder, ImageSource, IndexedRow } from './dataset.ts';
+import {
+  type Dataset,
+  type ImageDecoder,
+  type ImageSource,
+  type IndexedRow,
+  requireDecoder,
+} from './dataset.ts';
 import { DatasetFormatError, ImageDecodeError } from './errors.ts';
 import type { DroppedFile } from './files.ts';
 import { readImageHeader, readImageSize } from './image-header.ts';
-import { type RawRow, type RowLayout, readRow } from './json-rows.ts';
-import type { FieldMapping, RowIssue, ValidationReport } from './validation-report.ts';
+import { type FieldOverrides, type RawRow, type RowLayout, readRow } from './json-rows.ts';
+import type { RowIssue, ValidationReport } from './validation-report.ts';
 
 export interface PendingRow {
   row: number;
@@ -46,7 +52,7 @@ export function skipRow(p: PendingRow, reason: RowIssue['reason'], detail: strin
   p.issues.push({ row: p.row, ...where(p), reason, action: 'skipped', detail });
 }
 
-export function isSkipped(p: PendingRow): boolean {
+function isSkipped(p: PendingRow): boolean {
   return p.issues.some((i) => i.action === 'skipped');
 }
 
@@ -109,7 +115,7 @@ const SIZE_READS_IN_FLIGHT = 16;
  * the image's own when that is known (embedded headers; every image with `decode`), a missing one
  * read from the header. Unreadable images and size mismatches skip the row.
  */
-export async function fillImageSizes(pending: readonly PendingRow[], decode?: ImageDecoder): Promise<void> {
+async function fillImageSizes(pending: readonly PendingRow[], decode?: ImageDecoder): Promise<void> {
   const work = pending.filter((p) => !isSkipped(p) && p.image !== undefined);
   const one = async (p: PendingRow) => {
     const src = p.image as ImageSource;
@@ -148,7 +154,7 @@ export async function fillImageSizes(pending: readonly PendingRow[], decode?: Im
   }
 }
 
-export interface FinishedRows {
+interface FinishedRows {
   rows: IndexedRow[];
   /** Every issue of the pending rows, sorted by row. */
   issues: RowIssue[];
@@ -162,11 +168,7 @@ export interface FinishedRows {
  * Decides the box format over all rows (unless given), converts and checks every box, and returns
  * the usable rows. Boxes of rows skipped for other reasons are checked too, so every problem is listed.
  */
-export function finishRows(
-  pending: readonly PendingRow[],
-  layout: RowLayout,
-  boxFormat?: BoxFormat,
-): FinishedRows {
+function finishRows(pending: readonly PendingRow[], layout: RowLayout, boxFormat?: BoxFormat): FinishedRows {
   const samples: BoxSample[] = [];
   for (const p of pending) {
     if (p.raw.boxes.kind === 'boxes') {
@@ -260,26 +262,44 @@ function checkedBox(p: PendingRow, values: number[], format: BoxFormat): Box | u
   }
 }
 
-/** The report of a finished source. */
-export function buildReport(args: {
+/** What every source takes for its rows. */
+export interface RowOptions {
+  /** Field names replacing the detected ones. */
+  fields?: FieldOverrides;
+  /** The box format; required when the report says the detected one is ambiguous. */
+  boxFormat?: BoxFormat;
+  decode?: ImageDecoder;
+  /** Decode every image while loading, to report undecodable ones and check sizes. */
+  checkImages?: boolean;
+}
+
+/**
+ * Finishes a source's pending rows into its Dataset: image sizes filled in, boxes decided and
+ * checked, the report built with `early` (rows rejected before becoming pending) among the issues.
+ */
+export async function completeDataset(args: {
+  pending: readonly PendingRow[];
+  early: readonly RowIssue[];
+  layout: RowLayout;
+  options: RowOptions;
   source: string;
   container: ValidationReport['container'];
-  layout: RowLayout;
-  fields: FieldMapping;
   rowsRead: number;
-  finished: FinishedRows;
   extra?: Partial<ValidationReport>;
-}): ValidationReport {
-  const f = args.finished;
+}): Promise<Dataset> {
+  const { pending, layout, options } = args;
+  if (options.checkImages) requireDecoder(options.decode);
+  await fillImageSizes(pending, options.checkImages ? options.decode : undefined);
+  const f = finishRows(pending, layout, options.boxFormat);
   const report: ValidationReport = {
     source: args.source,
     container: args.container,
-    format: args.layout.format,
+    format: layout.format,
     rows: args.rowsRead,
     usable: f.rows.length,
     repaired: f.repaired,
-    issues: f.issues,
-    fields: args.fields,
+    issues: [...args.early, ...f.issues].sort((a, b) => a.row - b.row),
+    fields: layout.fields,
     boxFormat: f.boxFormat,
     boxFormatSource: f.boxFormatSource,
     boxFormatReason: f.boxFormatReason,
@@ -288,5 +308,10 @@ export function buildReport(args: {
   if (f.boxFormat === null) {
     report.ambiguity = `${f.boxFormatReason}; give the box format (--box-format / boxFormat: xyxy, xywh, norm1 or norm1000)`;
   }
-  return report;
+  const decode = options.decode;
+  return {
+    report,
+    rows: f.rows,
+    loadImage: async (row) => requireDecoder(decode)(await row.image.read(), row.image.name),
+  };
 }

@@ -2,17 +2,15 @@
 // read in one pass, each validated like a JSON row; embedded images give their size from the header
 // bytes handed over with the record, and path-only images are looked up among the dropped files.
 
-import type { BoxFormat } from './box-format.ts';
-import { type Dataset, type ImageDecoder, type ImageSource, requireDecoder } from './dataset.ts';
+import type { Dataset, ImageSource } from './dataset.ts';
 import { type DroppedFiles, ImageResolver } from './files.ts';
 import { type HeaderResult, readImageHeader } from './image-header.ts';
 import { detectRowLayout, type FieldOverrides, type JsonRecord } from './json-rows.ts';
 import {
-  buildReport,
+  completeDataset,
   fileImageSource,
-  fillImageSizes,
-  finishRows,
   type PendingRow,
+  type RowOptions,
   skipRow,
   startRow,
 } from './row-validation.ts';
@@ -25,13 +23,7 @@ import {
 } from './table.ts';
 import type { RowIssue, ValidationReport } from './validation-report.ts';
 
-export interface TableSourceOptions {
-  fields?: FieldOverrides;
-  boxFormat?: BoxFormat;
-  decode?: ImageDecoder;
-  /** Decode every image while loading, to report undecodable ones. */
-  checkImages?: boolean;
-}
+export type TableSourceOptions = RowOptions;
 
 /** Rows looked at to recognise the row format and its fields. */
 const LAYOUT_SAMPLE = 200;
@@ -111,26 +103,17 @@ export async function openTableDataset(
   for (const rec of head) take(rec);
   for (let rec = await pull(); rec !== undefined; rec = await pull()) take(rec);
 
-  if (options.checkImages) requireDecoder(options.decode);
-  await fillImageSizes(pending, options.checkImages ? options.decode : undefined);
-  const finished = finishRows(pending, layout, options.boxFormat);
-  finished.issues = [...early, ...finished.issues].sort((a, b) => a.row - b.row);
   const extra: Partial<ValidationReport> = {};
   if (table.split !== undefined) extra.split = table.split;
   if (table.splits !== undefined) extra.splits = [...table.splits];
-  const report = buildReport({
+  return completeDataset({
+    pending,
+    early,
+    layout,
+    options,
     source: table.source,
     container: table.container,
-    layout,
-    fields: layout.fields,
     rowsRead,
-    finished,
     extra,
   });
-  const decode = options.decode;
-  return {
-    report,
-    rows: finished.rows,
-    loadImage: async (row) => requireDecoder(decode)(await row.image.read(), row.image.name),
-  };
 }

@@ -224,8 +224,11 @@ describe('openDataset on browser File objects', () => {
     for (const [name, container] of [
       ['arrow.zip', 'hf-arrow'],
       ['jsonl.zip', 'jsonl'],
+      ['downloaded-dataset', 'jsonl'],
     ] as const) {
-      const file = new File([zips[name.replace('.zip', '')] as BlobPart], name);
+      // The last is jsonl.zip without its extension: known as a zip by its bytes.
+      const bytes = zips[name === 'downloaded-dataset' ? 'jsonl' : name.replace('.zip', '')];
+      const file = new File([bytes as BlobPart], name);
       const ds = await openDataset(droppedFilesFromFileList([file]), { decode: decodeImage });
       await expectTheDataset(ds, container);
     }
