@@ -7,18 +7,10 @@ import { createNodeGpu } from '../gpu/node.ts';
 import { directoryOpener } from '../model/byte-source-node.ts';
 import { generate } from '../model/generate.ts';
 import { loadModel } from '../model/load.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import { buildPrompt, DEFAULT_PREFILL, decodeCompletion, stopTokenIds } from '../model/prompt.ts';
 import { visionForward } from '../model/vision.ts';
 import { CliError, type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
-import {
-  buildPrompt,
-  DEFAULT_PREFILL,
-  loadPromptModel,
-  modelDir,
-  positiveIntArg,
-  readImageArg,
-  readJsonFile,
-} from './model-input.ts';
+import { loadPromptModel, modelDir, positiveIntArg, readImageArg, readJsonFile } from './model-input.ts';
 
 export const GENERATE_USAGE = `Usage: vgrpo generate --model DIR|nano --image FILE --question TEXT [options]
   --prefill TEXT         assistant prefill the answer continues (default ${JSON.stringify(DEFAULT_PREFILL)};
@@ -62,25 +54,6 @@ export function generationDefaults(json: unknown): GenerationDefaults {
     topP: Math.min(1, Math.max(0, num(g.top_p, 1))),
     eosTokenIds,
   };
-}
-
-/** The ids a completion stops at: <|im_end|> and <|endoftext|> (tokenizer), config and generation eos. */
-export function stopTokenIds(tokenizer: Tokenizer, ...lists: readonly (readonly number[])[]): number[] {
-  const ids = new Set<number>();
-  for (const tok of ['<|im_end|>', '<|endoftext|>']) {
-    const id = tokenizer.tokenToId(tok);
-    if (id !== undefined) ids.add(id);
-  }
-  for (const list of lists) for (const id of list) ids.add(id);
-  return [...ids].sort((a, b) => a - b);
-}
-
-/**
- * Text of generated ids. Ids the tokenizer lacks (the padding rows of the embedding past its vocabulary,
- * which an untrained model may sample) decode to nothing, as in HF tokenizers.
- */
-export function decodeCompletion(tokenizer: Tokenizer, ids: readonly number[]): string {
-  return tokenizer.decode(ids.filter((id) => tokenizer.idToToken(id) !== undefined));
 }
 
 function numberArg(value: string | undefined, flag: string, ok: (n: number) => boolean, what: string) {

@@ -1,31 +1,16 @@
-// Shared by the commands that take a model folder, an image and a question (`vgrpo prompt`,
-// `vgrpo generate`): loading a folder's config, tokenizer and image processor, reading the image, and
-// building the prompt (chat template, image pads, M-RoPE positions) exactly as the model sees it.
+// Shared by the commands that take a model folder (`vgrpo prompt`, `generate`, `train`, `eval`): loading
+// a folder's config, tokenizer and image processor (src/model/prompt.ts builds the prompt from them),
+// reading an image file, and parsing numeric flags.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readImageFile } from '../data/image-decode-node.ts';
-import {
-  applyChatTemplate,
-  buildPromptIds,
-  type ChatMessage,
-  imageTokenCount,
-} from '../model/chat-template.ts';
-import { type ModelConfig, parseModelConfig } from '../model/config.ts';
-import {
-  type ImageProcessorOptions,
-  imageOptionsFromConfig,
-  type ProcessedImage,
-  processImage,
-  type RgbImage,
-} from '../model/image-processor.ts';
-import { getRopeIndex, type RopeIndex } from '../model/rope-index.ts';
-import { loadTokenizer, type Tokenizer } from '../model/tokenizer.ts';
+import { parseModelConfig } from '../model/config.ts';
+import { imageOptionsFromConfig, type RgbImage } from '../model/image-processor.ts';
+import type { PromptModel } from '../model/prompt.ts';
+import { loadTokenizer } from '../model/tokenizer.ts';
 import { CliError } from './command.ts';
-
-/** The tutorial's assistant prefill: the model continues the assistant turn from here. */
-export const DEFAULT_PREFILL = 'Let me analyze this image.\n<think>';
 
 /** The built-in nano preset's folder. */
 export const NANO_DIR = fileURLToPath(new URL('../../public/nano', import.meta.url));
@@ -33,13 +18,6 @@ export const NANO_DIR = fileURLToPath(new URL('../../public/nano', import.meta.u
 /** The folder a --model value names: `nano` is the built-in preset. */
 export function modelDir(model: string): string {
   return model === 'nano' ? NANO_DIR : model;
-}
-
-/** What a model folder provides for building prompts (no weights). */
-export interface PromptModel {
-  config: ModelConfig;
-  tokenizer: Tokenizer;
-  imageOptions: ImageProcessorOptions;
 }
 
 /** Reads and parses `name` in `dir`; undefined when it is absent and not `required`. */
@@ -110,48 +88,4 @@ export async function readImageArg(path: string): Promise<RgbImage> {
     if (code === 'EISDIR') throw new CliError(`image ${path} is a folder, not an image file`);
     throw e;
   }
-}
-
-export interface PromptRequest {
-  question: string;
-  /** Assistant prefill (default DEFAULT_PREFILL; '' opens the assistant turn without one). */
-  prefill?: string;
-  /** System message (default: the chat template's own). */
-  system?: string;
-  minPixels?: number;
-  maxPixels?: number;
-}
-
-export interface BuiltPrompt {
-  /** The rendered chat text (one <|image_pad|> per image). */
-  text: string;
-  /** The prefill the assistant turn ends with. */
-  prefill: string;
-  /** Token ids with the image's pads expanded. */
-  inputIds: number[];
-  processed: ProcessedImage;
-  rope: RopeIndex;
-}
-
-/** The model input for one image and question: chat template, image processor, pads, M-RoPE positions. */
-export function buildPrompt(model: PromptModel, image: RgbImage, request: PromptRequest): BuiltPrompt {
-  const { config, tokenizer, imageOptions } = model;
-  const processed = processImage(image, {
-    ...imageOptions,
-    ...(request.minPixels === undefined ? {} : { minPixels: request.minPixels }),
-    ...(request.maxPixels === undefined ? {} : { maxPixels: request.maxPixels }),
-  });
-  const messages: ChatMessage[] = [];
-  if (request.system !== undefined) messages.push({ role: 'system', content: request.system });
-  messages.push({ role: 'user', content: [{ type: 'image' }, { type: 'text', text: request.question }] });
-  const prefill = request.prefill ?? DEFAULT_PREFILL;
-  const text = applyChatTemplate(tokenizer, messages, { assistantPrefill: prefill });
-  const merge = config.vision.spatialMergeSize;
-  const inputIds = buildPromptIds(tokenizer, text, [imageTokenCount(processed.gridThw, merge)]);
-  const rope = getRopeIndex(inputIds, [processed.gridThw], {
-    imageTokenId: config.tokens.imageTokenId,
-    visionStartId: config.tokens.visionStartTokenId,
-    spatialMergeSize: merge,
-  });
-  return { text, prefill, inputIds, processed, rope };
 }

@@ -4,16 +4,12 @@
 
 import { writeFile } from 'node:fs/promises';
 import { imageTokenCount } from '../model/chat-template.ts';
+import { buildPrompt, DEFAULT_PREFILL } from '../model/prompt.ts';
 import { CliError, type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
-import {
-  buildPrompt,
-  DEFAULT_PREFILL,
-  loadPromptModel,
-  positiveIntArg,
-  readImageArg,
-} from './model-input.ts';
+import { loadPromptModel, positiveIntArg, readImageArg } from './model-input.ts';
 
-export { DEFAULT_PREFILL, loadPromptModel, NANO_DIR, type PromptModel } from './model-input.ts';
+export { DEFAULT_PREFILL, type PromptModel } from '../model/prompt.ts';
+export { loadPromptModel, NANO_DIR } from './model-input.ts';
 
 export const PROMPT_USAGE = `Usage: vgrpo prompt --model DIR|nano --image FILE --question TEXT [options]
   --prefill TEXT     assistant prefill the answer continues (default ${JSON.stringify(DEFAULT_PREFILL)};

@@ -1,15 +1,16 @@
-// Generation with a KV cache: the prompt is prefilled once (image features spliced, M-RoPE positions),
-// its per-layer keys and values copied into the G sample rows of the cache, then each decode step runs
-// the G newest tokens through the decoder (RoPE at token index + ropeDelta, the same on t, h and w),
-// attends them to their cached prefix, and samples the next G tokens on the GPU. Only the sampled ids
-// (and, on request, their log-probs) are read back. Nothing is recorded on the autograd tape.
-// Rows that hit a stop id keep being computed, padded, until every row is done; their output is ignored.
+// Generation with a KV cache: each of B prompts is prefilled once (image features spliced, M-RoPE
+// positions), its per-layer keys and values copied into its G sample rows of the cache, then each decode
+// step runs the B x G newest tokens through the decoder together (RoPE at the row's token index + its
+// prompt's ropeDelta, the same on t, h and w), attends each to its own cached prefix, and samples the next
+// B x G tokens on the GPU. Only the sampled ids (and, on request, their log-probs) are read back. Nothing
+// is recorded on the autograd tape. Rows that hit a stop id keep being computed, padded, until every row
+// is done; their output is ignored.
 import { noGrad } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { attention } from '../gpu/ops/attention.ts';
 import { attentionDecode } from '../gpu/ops/attention-decode.ts';
 import { embedding } from '../gpu/ops/embedding.ts';
-import { slice, stridedCopy } from '../gpu/ops/layout.ts';
+import { concat, slice, stridedCopy } from '../gpu/ops/layout.ts';
 import { linear } from '../gpu/ops/linear.ts';
 import { tokenLogprobs } from '../gpu/ops/logprobs.ts';
 import { sample } from '../gpu/ops/sample.ts';
@@ -27,7 +28,8 @@ import { DecoderInputError } from './errors.ts';
 import { createKvCache, disposeKvCache, type KvCache, writePrefix, writeStep } from './kv-cache.ts';
 import { getWeight, type Weights } from './weights.ts';
 
-export interface GenerateOptions {
+/** One prompt to complete. */
+export interface GenerationPrompt {
   /** Prompt token ids [S]; image-pad ids take the rows of `imageFeatures`, in order. */
   inputIds: Int32Array;
   /** The prompt's M-RoPE position rows (t, h, w), from getRopeIndex. */
@@ -36,7 +38,10 @@ export interface GenerateOptions {
   ropeDelta: number;
   /** [image-pad tokens, hidden] (the vision tower's merged output). */
   imageFeatures?: Tensor;
-  /** G: completions of this prompt, sampled side by side. */
+}
+
+export interface SamplingOptions {
+  /** G: completions of each prompt, sampled side by side. */
   numSamples: number;
   maxNewTokens: number;
   /** 0: greedy. */
@@ -51,6 +56,18 @@ export interface GenerateOptions {
   logprobs?: boolean;
   /** Replaces every projection (LoRA); default a plain linear. */
   linear?: LinearFn;
+  /**
+   * Ids never sampled (HF's suppress_tokens): their logits are set to -inf before sampling, e.g. the
+   * image pads and vision markers, which an untrained model may otherwise emit.
+   */
+  suppressIds?: readonly number[];
+}
+
+export interface GenerateOptions extends GenerationPrompt, SamplingOptions {}
+
+export interface BatchGenerateOptions extends SamplingOptions {
+  /** B prompts; the result has their B x G completions, prompt by prompt. */
+  prompts: readonly GenerationPrompt[];
 }
 
 export interface GenerateResult {
@@ -91,8 +108,9 @@ export interface PrefillInput {
 }
 
 /**
- * Runs the prompt through the decoder once, writes its keys and values into positions [0, S) of every
- * cache row (setting the lengths to S), and returns the logits of its last token [1, vocab].
+ * Runs the prompt through the decoder once, writes its keys and values into positions [0, S) of cache
+ * rows [rowStart, rowStart + rowCount) (default every row; their lengths become S), and returns the
+ * logits of its last token [1, vocab].
  */
 export function prefill(
   gpu: Gpu,
@@ -101,6 +119,8 @@ export function prefill(
   cache: KvCache,
   input: PrefillInput,
   proj: LinearFn = plainLinear,
+  rowStart = 0,
+  rowCount = cache.rows - rowStart,
 ): Tensor {
   const S = input.inputIds.length;
   if (S === 0) throw new DecoderInputError('no prompt tokens were given');
@@ -115,21 +135,21 @@ export function prefill(
       const rope = decoderRopeTable(gpu, config, input.positions);
       const x0 = embedInputs(gpu, config, weights, input.inputIds, input.imageFeatures);
       const attend: AttendFn = (layer, q, k, v) => {
-        writePrefix(gpu, cache, layer, k, v);
+        writePrefix(gpu, cache, layer, k, v, rowStart, rowCount);
         return attention(gpu, q, k, v, { causal: true });
       };
       const hidden = runLayers(gpu, config, weights, x0, rope, attend, proj);
       return lmHead(gpu, config, weights, slice(gpu, hidden, 0, S - 1, S), { linear: proj });
     }),
   );
-  cache.lengths.fill(S);
+  cache.lengths.fill(S, rowStart, rowStart + rowCount);
   return logits;
 }
 
 /**
- * One decode step: token ids [rows] (one per cache row) at rope position `position` (token index +
- * ropeDelta; the same on t, h and w) are appended to the cache, attended to each row's prefix, and
- * their logits [rows, vocab] returned. Every row must hold the same number of positions.
+ * One decode step: token ids [rows] (one per cache row) are appended to the cache, row r at its own
+ * length and rope position `positions[r]` (token index + its prompt's ropeDelta; the same on t, h and w;
+ * one number: every row's), attended to each row's prefix, and their logits [rows, vocab] returned.
  */
 export function decodeStep(
   gpu: Gpu,
@@ -137,23 +157,22 @@ export function decodeStep(
   weights: Weights,
   cache: KvCache,
   ids: Int32Array,
-  position: number,
+  positions: number | ArrayLike<number>,
   proj: LinearFn = plainLinear,
 ): Tensor {
-  const G = cache.rows;
-  if (ids.length !== G) throw new DecoderInputError(`${ids.length} token ids for ${G} KV cache rows`);
-  const at = cache.lengths[0]!;
-  if (cache.lengths.some((n) => n !== at))
-    throw new DecoderInputError('decodeStep needs every KV cache row at the same length');
-  if (at >= cache.maxLen)
+  const R = cache.rows;
+  if (ids.length !== R) throw new DecoderInputError(`${ids.length} token ids for ${R} KV cache rows`);
+  const pos = typeof positions === 'number' ? new Int32Array(R).fill(positions) : Int32Array.from(positions);
+  if (pos.length !== R) throw new DecoderInputError(`${pos.length} rope positions for ${R} KV cache rows`);
+  const at = Int32Array.from(cache.lengths);
+  if (at.some((n) => n >= cache.maxLen))
     throw new DecoderInputError(`the KV cache is full (${cache.maxLen} positions); allocate a longer one`);
   const vocab = config.text.vocabSize;
   for (const id of ids)
     if (!(id >= 0 && id < vocab)) throw new DecoderInputError(`token id ${id} is outside the vocabulary`);
-  const lengths = new Int32Array(G).fill(at + 1);
+  const lengths = at.map((n) => n + 1);
   const logits = noGrad(gpu, () =>
     gpu.scope(() => {
-      const pos = new Int32Array(G).fill(position);
       const rope = decoderRopeTable(gpu, config, [pos, pos, pos]);
       const x0 = embedding(gpu, getWeight(weights, 'model.embed_tokens.weight'), ids);
       const attend: AttendFn = (layer, q, k, v) => {
@@ -166,6 +185,19 @@ export function decodeStep(
   );
   cache.lengths.set(lengths);
   return logits;
+}
+
+/** Sets column `id` of every row of logits [rows, V] to the values of `fill` [rows] (-inf), in place. */
+function suppress(gpu: Gpu, logits: Tensor, fill: Tensor, ids: readonly number[]): void {
+  const [rows, V] = logits.shape as [number, number];
+  for (const id of ids) {
+    if (!(id >= 0 && id < V)) continue;
+    stridedCopy(gpu, fill, { shape: [rows], strides: [1], offset: 0 }, logits, {
+      shape: [rows],
+      strides: [V],
+      offset: id,
+    });
+  }
 }
 
 /** Repeats the one row of x [1, n] `rows` times -> [rows, n]. */
@@ -181,29 +213,52 @@ function repeatRow(gpu: Gpu, x: Tensor, rows: number): Tensor {
 }
 
 /** Samples `numSamples` completions of one prompt; see GenerateOptions. */
-export async function generate(
+export function generate(
   gpu: Gpu,
   config: ModelConfig,
   weights: Weights,
   opts: GenerateOptions,
 ): Promise<GenerateResult> {
+  return generateBatch(gpu, config, weights, { ...opts, prompts: [opts] });
+}
+
+/** Samples `numSamples` completions of each prompt in one decode loop; row b * G + j is prompt b's j-th. */
+export async function generateBatch(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  opts: BatchGenerateOptions,
+): Promise<GenerateResult> {
   const G = opts.numSamples;
-  const S = opts.inputIds.length;
+  const B = opts.prompts.length;
+  const R = B * G;
+  if (B < 1) throw new DecoderInputError('no prompts were given');
   if (!Number.isInteger(G) || G < 1) throw new DecoderInputError(`numSamples must be >= 1, got ${G}`);
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1)
     throw new DecoderInputError(`maxNewTokens must be an integer >= 1, got ${opts.maxNewTokens}`);
-  if (!Number.isInteger(opts.ropeDelta))
-    throw new DecoderInputError(`ropeDelta must be an integer, got ${opts.ropeDelta}`);
+  for (const p of opts.prompts)
+    if (!Number.isInteger(p.ropeDelta))
+      throw new DecoderInputError(`ropeDelta must be an integer, got ${p.ropeDelta}`);
   const stop = new Set(opts.stopIds ?? config.tokens.eosTokenIds);
   const proj = opts.linear ?? plainLinear;
   const lpTemperature = opts.temperature > 0 ? opts.temperature : 1;
   const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, seed: opts.seed };
 
-  const ids: number[][] = Array.from({ length: G }, () => []);
-  const logprobs: number[][] = Array.from({ length: G }, () => []);
-  const finished: boolean[] = new Array<boolean>(G).fill(false);
+  const ids: number[][] = Array.from({ length: R }, () => []);
+  const logprobs: number[][] = Array.from({ length: R }, () => []);
+  const finished: boolean[] = new Array<boolean>(R).fill(false);
+  const promptLength = Int32Array.from(
+    { length: R },
+    (_, r) => opts.prompts[Math.floor(r / G)]!.inputIds.length,
+  );
+  const ropeDelta = Int32Array.from({ length: R }, (_, r) => opts.prompts[Math.floor(r / G)]!.ropeDelta);
+  const maxPrompt = Math.max(...promptLength);
 
-  const cache = createKvCache(gpu, config, G, S + opts.maxNewTokens);
+  const suppressIds = opts.suppressIds ?? [];
+  const cache = createKvCache(gpu, config, R, maxPrompt + opts.maxNewTokens);
+  const fill = suppressIds.length
+    ? gpu.keep(gpu.tensor(new Float32Array(R).fill(-Infinity), [R]))
+    : undefined;
   let logits: Tensor | undefined;
   // Log-probs of a step's tokens are read back with the next step's ids, saving a sync per step.
   let pending: { tensor: Tensor; rows: number[] } | undefined;
@@ -215,10 +270,18 @@ export async function generate(
   };
   try {
     logits = gpu.keep(
-      noGrad(gpu, () => gpu.scope(() => repeatRow(gpu, prefill(gpu, config, weights, cache, opts, proj), G))),
+      noGrad(gpu, () =>
+        gpu.scope(() => {
+          const firsts = opts.prompts.map((p, b) =>
+            repeatRow(gpu, prefill(gpu, config, weights, cache, p, proj, b * G, G), G),
+          );
+          return firsts.length === 1 ? firsts[0]! : concat(gpu, firsts, 0);
+        }),
+      ),
     );
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const current: Tensor = logits;
+      if (fill) suppress(gpu, current, fill, suppressIds);
       const sampled = noGrad(gpu, () => sample(gpu, current, { ...sampling, step }));
       const [drawn, prevLp] = await Promise.all([
         gpu.read(sampled).finally(() => sampled.dispose()),
@@ -227,7 +290,7 @@ export async function generate(
       takePending(prevLp);
       const next = Int32Array.from(drawn);
       const live: number[] = [];
-      for (let r = 0; r < G; r++) {
+      for (let r = 0; r < R; r++) {
         if (finished[r]) continue;
         live.push(r);
         ids[r]!.push(next[r]!);
@@ -241,13 +304,14 @@ export async function generate(
       current.dispose();
       logits = undefined;
       if (step + 1 === opts.maxNewTokens || finished.every(Boolean)) break;
-      const position = S + step + opts.ropeDelta;
-      logits = gpu.keep(decodeStep(gpu, config, weights, cache, next, position, proj));
+      const positions = promptLength.map((S, r) => S + step + ropeDelta[r]!);
+      logits = gpu.keep(decodeStep(gpu, config, weights, cache, next, positions, proj));
     }
     if (pending) takePending(await gpu.read(pending.tensor));
   } finally {
     logits?.dispose();
     pending?.tensor.dispose();
+    fill?.dispose();
     disposeKvCache(cache);
   }
   return { ids, logprobs, finished };

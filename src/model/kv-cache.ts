@@ -1,6 +1,6 @@
 // The decoder's key/value cache for generation: per layer, post-RoPE keys and values
-// [rows, maxLen, kvHeads, headDim] for `rows` sequences (the G samples of one prompt), and how many
-// positions of each row are filled. Writes are GPU copies; nothing is read back.
+// [rows, maxLen, kvHeads, headDim] for `rows` sequences (the G samples of each of B prompts, prompt by
+// prompt), and how many positions of each row are filled. Writes are GPU copies; nothing is read back.
 import type { Gpu } from '../gpu/context.ts';
 import { stridedCopy } from '../gpu/ops/layout.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -57,31 +57,59 @@ export function disposeKvCache(cache: KvCache): void {
 
 /**
  * Writes one sequence's keys and values k, v [S, kvHeads, headDim] of `layer` at positions [0, S) of
- * every row (a prompt prefilled once, replicated for the G samples). Lengths are set by the caller.
+ * rows [rowStart, rowStart + rowCount) (a prompt prefilled once, replicated for its G samples).
+ * Lengths are set by the caller.
  */
-export function writePrefix(gpu: Gpu, cache: KvCache, layer: number, k: Tensor, v: Tensor): void {
+export function writePrefix(
+  gpu: Gpu,
+  cache: KvCache,
+  layer: number,
+  k: Tensor,
+  v: Tensor,
+  rowStart = 0,
+  rowCount = cache.rows - rowStart,
+): void {
   const S = k.shape[0]!;
   const w = cache.kvHeads * cache.headDim;
   if (S > cache.maxLen)
     throw new DecoderInputError(`${S} prompt tokens do not fit in a KV cache of ${cache.maxLen} positions`);
-  const shape = [cache.rows, S, w];
+  if (rowStart < 0 || rowCount < 1 || rowStart + rowCount > cache.rows)
+    throw new DecoderInputError(
+      `rows [${rowStart}, ${rowStart + rowCount}) are outside the ${cache.rows} cache rows`,
+    );
+  const shape = [rowCount, S, w];
   const from = { shape, strides: [0, w, 1], offset: 0 };
-  const to = { shape, strides: [cache.maxLen * w, w, 1], offset: 0 };
+  const to = { shape, strides: [cache.maxLen * w, w, 1], offset: rowStart * cache.maxLen * w };
   stridedCopy(gpu, k, from, cache.keys[layer]!, to);
   stridedCopy(gpu, v, from, cache.values[layer]!, to);
 }
 
 /**
- * Writes one new key and value per row, k, v [rows, kvHeads, headDim], at position `at` of every row
- * (all rows decode in step, so they share the position).
+ * Writes one new key and value per row, k, v [rows, kvHeads, headDim], row r at position at[r] (one
+ * copy per run of consecutive rows that share a position: the G samples of a prompt decode in step).
  */
-export function writeStep(gpu: Gpu, cache: KvCache, layer: number, k: Tensor, v: Tensor, at: number): void {
+export function writeStep(
+  gpu: Gpu,
+  cache: KvCache,
+  layer: number,
+  k: Tensor,
+  v: Tensor,
+  at: ArrayLike<number>,
+): void {
   const w = cache.kvHeads * cache.headDim;
-  if (at >= cache.maxLen)
-    throw new DecoderInputError(`position ${at} is past the KV cache's ${cache.maxLen} positions`);
-  const shape = [cache.rows, w];
-  const from = { shape, strides: [w, 1], offset: 0 };
-  const to = { shape, strides: [cache.maxLen * w, 1], offset: at * w };
-  stridedCopy(gpu, k, from, cache.keys[layer]!, to);
-  stridedCopy(gpu, v, from, cache.values[layer]!, to);
+  if (at.length !== cache.rows)
+    throw new DecoderInputError(`${at.length} write positions for ${cache.rows} KV cache rows`);
+  for (let start = 0; start < cache.rows; ) {
+    const pos = at[start]!;
+    if (!(pos >= 0 && pos < cache.maxLen))
+      throw new DecoderInputError(`position ${pos} is past the KV cache's ${cache.maxLen} positions`);
+    let end = start + 1;
+    while (end < cache.rows && at[end] === pos) end++;
+    const shape = [end - start, w];
+    const from = { shape, strides: [w, 1], offset: start * w };
+    const to = { shape, strides: [cache.maxLen * w, 1], offset: start * cache.maxLen * w + pos * w };
+    stridedCopy(gpu, k, from, cache.keys[layer]!, to);
+    stridedCopy(gpu, v, from, cache.values[layer]!, to);
+    start = end;
+  }
 }

@@ -10,7 +10,13 @@ import { linear } from '../../src/gpu/ops/linear.ts';
 import { tokenLogprobs } from '../../src/gpu/ops/logprobs.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { decoderForward, type LinearFn } from '../../src/model/decoder.ts';
-import { decodeStep, type GenerateOptions, generate, prefill } from '../../src/model/generate.ts';
+import {
+  decodeStep,
+  type GenerateOptions,
+  generate,
+  generateBatch,
+  prefill,
+} from '../../src/model/generate.ts';
 import { createKvCache, disposeKvCache } from '../../src/model/kv-cache.ts';
 import { getRopeIndex } from '../../src/model/rope-index.ts';
 import { disposeWeights, randomWeights, type Weights } from '../../src/model/weights.ts';
@@ -237,6 +243,112 @@ describe('KV-cache decoding against full recomputation', () => {
       disposeWeights(w);
     });
   }
+});
+
+describe('several prompts in one decode loop', () => {
+  it('prompts of different lengths, with and without images, complete as they do alone (greedy)', async () => {
+    const g = gpu();
+    const c = nanoConfig();
+    const w = randomWeights(g, c, 90, { parts: 'decoder' });
+    const r = rng(9);
+    const text = (n: number) => Array.from({ length: n }, () => Math.floor(r() * 480));
+    const prompts = [
+      prompt(c, text(3), [2, 3], text(9)),
+      prompt(c, text(11)),
+      prompt(c, text(2), [3, 2], text(2)),
+    ];
+    const feats = prompts.map((p, i) => features(g, c, p, 91 + i));
+    const common = { numSamples: 2, maxNewTokens: 7, temperature: 0, seed: 3, stopIds: [], logprobs: true };
+    const asPrompt = (p: Prompt, i: number) => ({
+      inputIds: p.ids,
+      positions: p.positions,
+      ropeDelta: p.ropeDelta,
+      imageFeatures: feats[i],
+    });
+    const live = g.pool.snapshot().liveBytes;
+    const batch = await generateBatch(g, c, w, { ...common, prompts: prompts.map(asPrompt) });
+    expect(g.pool.snapshot().liveBytes).toBe(live);
+    expect(batch.ids.length).toBe(6);
+    for (let i = 0; i < prompts.length; i++) {
+      const alone = await generate(g, c, w, { ...common, ...asPrompt(prompts[i]!, i) });
+      for (let j = 0; j < 2; j++) {
+        expect(batch.ids[i * 2 + j]).toEqual(alone.ids[j]);
+        expectClose(batch.logprobs[i * 2 + j]!, alone.logprobs[j]!, { rtol: 0, atol: 2e-5 });
+      }
+    }
+    for (const f of feats) f?.dispose();
+    disposeWeights(w);
+  });
+
+  it('sampled rows of a batch are reproducible, and decode-step logits equal recomputation per row', async () => {
+    const g = gpu();
+    const c = tinyConfig();
+    const w = randomWeights(g, c, 92, { parts: 'decoder' });
+    const ps = [prompt(c, [1, 5], [2, 2], [7]), prompt(c, [3, 3, 3, 3, 9, 9])];
+    const feats = ps.map((p, i) => features(g, c, p, 93 + i));
+    const V = c.text.vocabSize;
+    const maxS = Math.max(...ps.map((p) => p.ids.length));
+    const cache = createKvCache(g, c, 4, maxS + 3);
+    for (let b = 0; b < 2; b++) {
+      const p = ps[b]!;
+      prefill(
+        g,
+        c,
+        w,
+        cache,
+        { inputIds: p.ids, positions: p.positions, imageFeatures: feats[b] },
+        undefined,
+        b * 2,
+        2,
+      ).dispose();
+    }
+    const fed = [
+      [3, 17],
+      [40, 2],
+      [5, 5],
+      [8, 30],
+    ];
+    for (let i = 0; i < 2; i++) {
+      const ids = Int32Array.from(fed.map((f) => f[i]!));
+      const positions = [0, 1, 2, 3].map((row) => {
+        const p = ps[Math.floor(row / 2)]!;
+        return p.ids.length + i + p.ropeDelta;
+      });
+      const l = decodeStep(g, c, w, cache, ids, positions);
+      const got = await g.read(l);
+      l.dispose();
+      for (let row = 0; row < 4; row++) {
+        const b = Math.floor(row / 2);
+        const p = ps[b]!;
+        const full = await fullLogits(g, c, w, p, fed[row]!.slice(0, i + 1), feats[b]);
+        expectClose(got.slice(row * V, (row + 1) * V), full.slice((p.ids.length + i) * V), {
+          rtol: 0,
+          atol: 1e-4 * maxAbs(full),
+        });
+      }
+    }
+    expect(Array.from(cache.lengths)).toEqual(ps.flatMap((p) => [p.ids.length + 2, p.ids.length + 2]));
+    disposeKvCache(cache);
+    const opts = {
+      prompts: ps.map((p, i) => ({
+        inputIds: p.ids,
+        positions: p.positions,
+        ropeDelta: p.ropeDelta,
+        imageFeatures: feats[i],
+      })),
+      numSamples: 3,
+      maxNewTokens: 5,
+      temperature: 1,
+      seed: 77,
+      stopIds: [],
+    };
+    const a = await generateBatch(g, c, w, opts);
+    const b2 = await generateBatch(g, c, w, opts);
+    expect(b2.ids).toEqual(a.ids);
+    expect(new Set(a.ids.map((x) => x.join())).size).toBeGreaterThan(3);
+    for (const f of feats) f?.dispose();
+    disposeWeights(w);
+  });
 });
 
 describe('sampling', () => {
