@@ -1,0 +1,145 @@
+// The GRPO loop on the nano checkpoint in Node: a few steps of full fine-tuning and of LoRA with a
+// reference policy and reused generations (old log-probs) give finite losses and TRL's metric names,
+// change the trainable weights and leave frozen ones alone, and yield a record for every prompt. A
+// test reward with spread makes the advantages non-zero whatever the untrained model writes.
+import { describe, expect, it } from 'vitest';
+import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
+import { syntheticDataset } from '../../src/data/synthetic.ts';
+import type { Gpu } from '../../src/gpu/context.ts';
+import { resolveConfig } from '../../src/grpo/config.ts';
+import { registerReward, rewardNames } from '../../src/grpo/rewards.ts';
+import { GrpoTrainer } from '../../src/grpo/trainer.ts';
+import { directoryOpener } from '../../src/model/byte-source-node.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { stopTokenIds } from '../../src/model/prompt.ts';
+import { disposeWeights, type Weights } from '../../src/model/weights.ts';
+import { setupGpu } from '../helpers.ts';
+
+const gpu = setupGpu();
+
+// Longer completions score higher: a reward with spread inside every group.
+if (!rewardNames().includes('test-length')) registerReward('test-length', (x) => x.completion.length / 100);
+
+async function snapshot(g: Gpu, weights: Weights, names: string[]): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const n of names) out.set(n, Float32Array.from(await g.read(weights.get(n)!)));
+  return out;
+}
+
+const changed = (a: Float32Array, b: Float32Array) => a.some((v, i) => v !== b[i]);
+
+async function setup(g: Gpu, overrides: Record<string, unknown>) {
+  const model = await loadPromptModel('nano');
+  const loaded = await loadModel(g, directoryOpener(NANO_DIR));
+  const config = resolveConfig(
+    {
+      num_generations: 4,
+      per_device_train_batch_size: 4,
+      gradient_accumulation_steps: 2,
+      max_completion_length: 12,
+      learning_rate: 1e-3,
+      reward_funcs: ['test-length', 'format'],
+      ...overrides,
+    },
+    { preset: 'nano-demo', knownRewards: rewardNames() },
+  );
+  const rows = syntheticDataset(5, 12);
+  const trainer = new GrpoTrainer({
+    gpu: g,
+    model,
+    weights: loaded.weights,
+    rows,
+    config,
+    space: 'pixels',
+    stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
+  });
+  return { trainer, weights: loaded.weights };
+}
+
+describe('GRPO training steps on nano', () => {
+  it('full fine-tuning: finite losses, TRL metrics, every weight trained', async () => {
+    const g = gpu();
+    const { trainer, weights } = await setup(g, { max_steps: 3 });
+    const names = [
+      'model.layers.0.self_attn.q_proj.weight',
+      'visual.blocks.0.attn.qkv.weight',
+      'model.norm.weight',
+    ];
+    const before = await snapshot(g, weights, names);
+    const reports = [];
+    while (!trainer.done) reports.push(await trainer.trainStep());
+    expect(reports.map((r) => r.step)).toEqual([1, 2, 3]);
+    for (const r of reports) {
+      expect(r.skipped).toBeUndefined();
+      expect(Number.isFinite(r.metrics.loss)).toBe(true);
+      expect(r.logged).toBeDefined();
+      for (const name of [
+        'loss',
+        'reward',
+        'reward_std',
+        'rewards/test-length/mean',
+        'rewards/format/std',
+        'frac_reward_zero_std',
+        'entropy',
+        'clip_ratio/low_mean',
+        'clip_ratio/high_max',
+        'completions/mean_length',
+        'completions/clipped_ratio',
+        'grad_norm',
+        'learning_rate',
+        'num_tokens',
+        'step_time',
+      ])
+        expect(r.logged, name).toHaveProperty([name]);
+      expect(r.logged!.grad_norm).toBeGreaterThan(0);
+      // One generation of 2 prompts x G 4 per step (steps_per_generation = GA = 2).
+      expect(r.records).toHaveLength(2);
+      for (const rec of r.records) {
+        expect(rec.completions).toHaveLength(4);
+        const adv = rec.completions.map((x) => x.advantage);
+        expect(Math.abs(adv.reduce((a, b) => a + b, 0))).toBeLessThan(1e-6);
+        for (const x of rec.completions) expect(Object.keys(x.rewards)).toEqual(['test-length', 'format']);
+      }
+    }
+    const after = await snapshot(g, weights, names);
+    for (const n of names) expect(changed(before.get(n)!, after.get(n)!), n).toBe(true);
+    trainer.dispose();
+    disposeWeights(weights);
+  });
+
+  it('LoRA with beta and reused generations: adapters trained, base weights untouched, KL logged', async () => {
+    const g = gpu();
+    const { trainer, weights } = await setup(g, {
+      max_steps: 2,
+      use_peft: true,
+      lora_r: 4,
+      lora_alpha: 8,
+      lora_dropout: 0,
+      beta: 0.04,
+      num_iterations: 2,
+      gradient_accumulation_steps: 1,
+      steps_per_generation: 2,
+    });
+    const base = ['model.layers.0.self_attn.q_proj.weight', 'model.embed_tokens.weight'];
+    const before = await snapshot(g, weights, base);
+    const lora = trainer.policy.lora!;
+    const bBefore = Float32Array.from(await g.read(lora.adapters.values().next().value!.B));
+    const first = await trainer.trainStep();
+    const second = await trainer.trainStep();
+    // Generation every steps_per_generation x num_iterations = 4 micro-steps: only the first step samples.
+    expect(first.records).toHaveLength(2);
+    expect(second.records).toHaveLength(0);
+    for (const r of [first, second]) {
+      expect(Number.isFinite(r.metrics.loss)).toBe(true);
+      expect(r.logged).toHaveProperty(['kl']);
+    }
+    // The reused generation is scored against the old log-probs: after one update the ratio moves.
+    expect(Number.isFinite(second.logged!.kl!)).toBe(true);
+    const after = await snapshot(g, weights, base);
+    for (const n of base) expect(changed(before.get(n)!, after.get(n)!), n).toBe(false);
+    const bAfter = Float32Array.from(await g.read(lora.adapters.values().next().value!.B));
+    expect(changed(bBefore, bAfter)).toBe(true);
+    trainer.dispose();
+    disposeWeights(weights);
+  });
+});
