@@ -739,3 +739,16 @@ describe('parseConfigText', () => {
     expect(e.line).toBe(1);
   });
 });
+
+describe('TRL config files', () => {
+  it("read as they are: TRL's defaults of options this trainer lacks are accepted", () => {
+    const c = resolveConfig({
+      eval_strategy: 'no',
+      num_generations_eval: null,
+      disable_dropout: false,
+      use_vllm: false,
+    });
+    expect(c).toEqual(resolveConfig({}));
+    expect(() => resolveConfig({ disable_dropout: true })).toThrow(GrpoConfigError);
+  });
+});
