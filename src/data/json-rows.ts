@@ -2,6 +2,7 @@
 // Infinity literals read as null), recognising the row format and its fields, and pulling the
 // image, question, boxes and size out of one row.
 
+import type { BoxLayout } from './box-format.ts';
 import { DatasetFormatError } from './errors.ts';
 import type { FieldMapping } from './validation-report.ts';
 
@@ -115,8 +116,8 @@ export interface FieldOverrides {
 export interface RowLayout {
   format: RowFormat;
   fields: FieldMapping;
-  /** How the box field's four numbers are laid out before any scaling. */
-  layout: 'xyxy' | 'xywh';
+  /** How the row format suggests the box field's four numbers are laid out (the values may overrule it). */
+  layout: BoxLayout;
 }
 
 const IMAGE_FIELDS = ['image', 'image_path', 'img', 'file_name', 'filename', 'path'];
@@ -168,6 +169,13 @@ export function detectRowLayout(
   const format: RowFormat =
     box === 'bbox' ? 'coco-xywh' : box === 'bboxs' && question === 'question' ? 'visual-cot' : 'custom';
   return { format, fields, layout: box === 'bbox' ? 'xywh' : 'xyxy' };
+}
+
+/** What suggests the box layout, for the box format's reason. */
+export function layoutSuggestedBy(layout: RowLayout): string {
+  if (layout.format === 'vlm-r1-rec') return 'the VLM-R1 REC answer format';
+  const box = layout.fields.box ?? 'none';
+  return BOX_FIELDS.includes(box) ? `the field name '${box}'` : `the default for a field named '${box}'`;
 }
 
 function sizeFields(keys: Set<string>, overrides: FieldOverrides): { width?: string; height?: string } {

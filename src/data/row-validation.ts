@@ -21,7 +21,7 @@ import {
 import { DatasetFormatError, ImageDecodeError } from './errors.ts';
 import type { DroppedFile } from './files.ts';
 import { readImageHeader, readImageSize } from './image-header.ts';
-import { type FieldOverrides, type RawRow, type RowLayout, readRow } from './json-rows.ts';
+import { type FieldOverrides, layoutSuggestedBy, type RawRow, type RowLayout, readRow } from './json-rows.ts';
 import type { RowIssue, ValidationReport } from './validation-report.ts';
 
 export interface PendingRow {
@@ -178,7 +178,12 @@ function finishRows(pending: readonly PendingRow[], layout: RowLayout, boxFormat
   const decision =
     boxFormat !== undefined
       ? { format: boxFormat, reason: 'given' }
-      : detectBoxFormat(samples, layout.layout, layout.format === 'vlm-r1-rec' ? 'xyxy' : undefined);
+      : detectBoxFormat(
+          samples,
+          layout.layout,
+          layout.format === 'vlm-r1-rec' ? 'xyxy' : undefined,
+          layoutSuggestedBy(layout),
+        );
 
   const rows: IndexedRow[] = [];
   const issues: RowIssue[] = [];

@@ -1,6 +1,7 @@
 // `vgrpo inspect-dataset` through bin/vgrpo.js: --json on a small folder (JSONL + PNGs, one corrupt
 // line, one missing image, one clamped box), the readable summary, the tutorial's file, the ambiguous
-// box format and its override, and the error exits (missing path, bad flag values).
+// box format and its override, a `bbox` field read as [x1, y1, x2, y2] and a split box layout, and
+// the error exits (missing path, bad flag values).
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,6 +53,26 @@ beforeAll(() => {
     ]),
   );
   writeFileSync(join(dir, 'big', 'x.png'), png(2, 2));
+  // `bbox` fields: [x1, y1, x2, y2] values that fit the 64 x 48 image only read so, and a set whose
+  // layout is split (as many boxes fit only as [x1, y1, x2, y2] as only as [x, y, w, h]).
+  const coco = (name: string, boxes: number[][]) => {
+    mkdirSync(join(dir, name));
+    const rows = boxes.map((bbox, i) => ({ image: 'y.png', question: `q${i}`, bbox, width: 64, height: 48 }));
+    writeFileSync(join(dir, name, 'rows.json'), JSON.stringify(rows));
+    writeFileSync(join(dir, name, 'y.png'), png(64, 48));
+  };
+  coco('xyxy-bbox', [
+    [30, 10, 60, 40],
+    [40, 20, 62, 46],
+    [10, 30, 50, 47],
+    [2, 3, 20, 25],
+  ]);
+  coco('split', [
+    [30, 10, 60, 40],
+    [30, 10, 60, 40],
+    [40, 20, 10, 10],
+    [40, 20, 10, 10],
+  ]);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -113,6 +134,27 @@ describe('vgrpo inspect-dataset', () => {
     const ok = await vgrpo(['inspect-dataset', '--box-format', 'xyxy', join(dir, 'big'), '--json']);
     expect(ok.code).toBe(0);
     expect((JSON.parse(ok.stdout) as Report).usable).toBe(1);
+  });
+
+  it('a `bbox` field read as [x1, y1, x2, y2]: the summary gives the choice and its counts', async () => {
+    const r = await vgrpo(['inspect-dataset', join(dir, 'xyxy-bbox')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      "box format: xyxy (detected: boxes fit their images as pixels; the values overrule the field name 'bbox' ([x, y, w, h]): " +
+        'read as [x1, y1, x2, y2], 4 of 4 boxes fit their image; read as [x, y, w, h], 1 fit their image (3 outside))',
+    );
+    expect(r.stdout).toMatch(/usable:\s+4/);
+  });
+
+  it('a split box layout exits 1 and names --box-format; the override fixes it', async () => {
+    const r = await vgrpo(['inspect-dataset', join(dir, 'split'), '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the box layout is split');
+    expect(r.stderr).toContain('--box-format');
+    expect((JSON.parse(r.stdout) as Report).boxFormat).toBeNull();
+    const ok = await vgrpo(['inspect-dataset', '--box-format', 'xywh', join(dir, 'split'), '--json']);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as Report).usable).toBe(2);
   });
 
   it('error exits: missing path (1), bad --box-format (2), no PATH (2)', async () => {

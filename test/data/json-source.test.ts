@@ -109,6 +109,26 @@ describe('the tutorial annotation file', () => {
     expect(boxIssues.map((i) => i.row).sort((a, b) => a - b)).toEqual([...overshoot.keys()]);
   });
 
+  it('reports the box layout with its evidence: every box read both ways, counted from the raw JSON', async () => {
+    let asXyxy = 0;
+    let asXywh = 0;
+    for (const r of raw) {
+      const [a, b, c, d] = r.bboxs[0] as [number, number, number, number];
+      const fits = (x1: number, y1: number, x2: number, y2: number) =>
+        x2 > x1 && y2 > y1 && Math.max(-x1, -y1, x2 - r.width, y2 - r.height) <= 2;
+      if (fits(a, b, c, d)) asXyxy++;
+      if (fits(a, b, a + c, b + d)) asXywh++;
+    }
+    const n = (v: number) => v.toLocaleString('en-US');
+    const ds = await open([mem('textvqa_cot_train_1_bbox_0.json', readFileSync(FIXTURE))]);
+    const reason = ds.report.boxFormatReason;
+    expect(reason).toContain("the values agree with the field name 'bboxs' ([x1, y1, x2, y2])");
+    expect(reason).toContain(
+      `read as [x1, y1, x2, y2], ${n(asXyxy)} of 11,495 boxes fit their image (${11495 - asXyxy} outside)`,
+    );
+    expect(reason).toContain(`read as [x, y, w, h], ${n(asXywh)} fit their image`);
+  });
+
   it('with placeholder images found by file name: clamped <= 2 px, skipped beyond', async () => {
     const ds = await openDatasetAt(dir);
     const r = ds.report;
@@ -207,6 +227,102 @@ describe('row formats', () => {
     expect(ds.report.format).toBe('coco-xywh');
     expect(ds.report.boxFormat).toBe('xywh');
     expect(ds.rows[0]?.box).toEqual([10, 20, 40, 60]);
+  });
+
+  it('a `bbox` field holding [x1, y1, x2, y2] pixels is read as such, the evidence in the report', async () => {
+    // As [x, y, w, h] only the first and sixth boxes would fit the 64 x 48 image.
+    const boxes = [
+      [2, 3, 20, 25],
+      [30, 10, 60, 40],
+      [40, 20, 62, 46],
+      [10, 30, 50, 47],
+      [35, 5, 55, 15],
+      [5, 5, 15, 15],
+      [44, 28, 63, 44],
+      [20, 20, 40, 40],
+    ];
+    const rows = boxes.map((bbox, i) => ({ image: 'p.png', question: `q${i}`, bbox, width: 64, height: 48 }));
+    const ds = await open([mem('p.json', JSON.stringify(rows)), mem('p.png', png(64, 48))]);
+    expect(ds.report.format).toBe('coco-xywh');
+    expect(ds.report.boxFormat).toBe('xyxy');
+    expect(ds.report.boxFormatSource).toBe('detected');
+    expect(ds.report.boxFormatReason).toContain("the values overrule the field name 'bbox' ([x, y, w, h])");
+    expect(ds.report.boxFormatReason).toContain('read as [x1, y1, x2, y2], 8 of 8 boxes fit their image');
+    expect(ds.report.boxFormatReason).toContain('read as [x, y, w, h], 2 fit their image (6 outside)');
+    expect(ds.report.issues).toEqual([]);
+    expect(ds.rows.map((r) => r.box)).toEqual(boxes);
+  });
+
+  it('a split box layout asks for the box format, with the counts; the override settles it', async () => {
+    // 64 x 48 images: 4 boxes fit only as [x1, y1, x2, y2], 4 only as [x, y, w, h], 1 both ways.
+    const boxes = [
+      ...Array.from({ length: 4 }, () => [30, 10, 60, 40]),
+      ...Array.from({ length: 4 }, () => [40, 20, 10, 10]),
+      [2, 3, 20, 25],
+    ];
+    const rows = boxes.map((bbox, i) => ({ image: 's.png', question: `q${i}`, bbox, width: 64, height: 48 }));
+    const files = [mem('s.json', JSON.stringify(rows)), mem('s.png', png(64, 48))];
+    const ds = await open(files);
+    expect(ds.report.boxFormat).toBeNull();
+    expect(ds.report.boxFormatReason).toMatch(
+      /^the box layout is split: neither layout fits a clear majority/,
+    );
+    expect(ds.report.boxFormatReason).toContain(
+      'read as [x, y, w, h], 5 of 9 boxes fit their image (4 outside)',
+    );
+    expect(ds.report.boxFormatReason).toContain(
+      'read as [x1, y1, x2, y2], 5 fit their image (4 without area)',
+    );
+    expect(ds.report.ambiguity).toContain('--box-format');
+    expect(ds.rows).toEqual([]);
+    const asXyxy = await open(files, { boxFormat: 'xyxy' });
+    expect(asXyxy.rows.map((r) => r.row)).toEqual([0, 1, 2, 3, 8]);
+    expect(issuesOf(asXyxy.report.issues).filter(([, reason]) => reason === 'degenerate-box')).toHaveLength(
+      4,
+    );
+  });
+
+  it('normalised boxes under the `bbox` name: the layout judged within 0-1 and 0-1000', async () => {
+    const unit = [
+      [0.1, 0.2, 0.3, 0.4],
+      [0.6, 0.5, 0.9, 0.95],
+      [0.55, 0.1, 0.75, 0.3],
+    ];
+    const rows1 = unit.map((bbox, i) => ({
+      image: 'u.png',
+      question: `q${i}`,
+      bbox,
+      width: 200,
+      height: 100,
+    }));
+    const ds1 = await open([mem('u.json', JSON.stringify(rows1)), mem('u.png', png(200, 100))]);
+    expect(ds1.report.boxFormat).toBe('norm1');
+    expect(ds1.report.boxFormatReason).toContain('3 of 3 boxes fit within 0-1');
+    expect(ds1.rows.map((r) => r.box.map((v) => +v.toFixed(6)))).toEqual([
+      [20, 20, 60, 40],
+      [120, 50, 180, 95],
+      [110, 10, 150, 30],
+    ]);
+    const perMille = [
+      [100, 200, 500, 800],
+      [600, 500, 900, 950],
+      [550, 100, 750, 300],
+    ];
+    const rows2 = perMille.map((bbox, i) => ({
+      image: 'm.png',
+      question: `q${i}`,
+      bbox,
+      width: 320,
+      height: 240,
+    }));
+    const ds2 = await open([mem('m.json', JSON.stringify(rows2)), mem('m.png', png(320, 240))]);
+    expect(ds2.report.boxFormat).toBe('norm1000');
+    expect(ds2.report.boxFormatReason).toContain('3 of 3 boxes fit within 0-1000');
+    expect(ds2.rows.map((r) => r.box.map((v) => +v.toFixed(6)))).toEqual([
+      [32, 48, 160, 192],
+      [192, 120, 288, 228],
+      [176, 24, 240, 72],
+    ]);
   });
 
   it('0-1 normalised boxes are detected and scaled by the image size', async () => {
