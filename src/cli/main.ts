@@ -5,6 +5,7 @@ import { createNodeGpu } from '../gpu/node.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDatasetCommand } from './inspect-dataset.ts';
 import { promptCommand } from './prompt.ts';
+import { trainCommand } from './train.ts';
 
 const USAGE = `vgrpo: GRPO fine-tuning of Qwen-VL grounding models on WebGPU
 
@@ -23,6 +24,10 @@ Usage:
                [--box-field F] [--decode]
                           validation report of a JSON / JSONL grounding dataset (a file, or a
                           folder with one plus its images): rows, usable rows, every issue
+  vgrpo train [--model nano|DIR] [--dataset synthetic|PATH] [--config FILE] [--preset NAME]
+               [--max-steps N] [--resume DIR] [--out DIR]
+                          GRPO fine-tuning with a progress bar; writes metrics.jsonl, samples.jsonl
+                          and checkpoints ('vgrpo train --help' for the options)
   vgrpo help              this text
 `;
 
@@ -38,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
         return await generateCommand(rest);
       case 'inspect-dataset':
         return await inspectDatasetCommand(rest);
+      case 'train':
+        return await trainCommand(rest);
       case undefined:
       case 'help':
       case '--help':

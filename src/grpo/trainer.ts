@@ -9,7 +9,7 @@
 
 import { mixSeed, Rng } from '../data/rng.ts';
 import type { Box, GroundingRow } from '../data/row.ts';
-import { Sampler } from '../data/split.ts';
+import { Sampler, type SamplerState } from '../data/split.ts';
 import { accumulateGrads, noGrad, Tape } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -77,6 +77,15 @@ export interface StepReport {
   skipped?: string;
 }
 
+/** Where a run stands: with the weights and optimiser state, enough to continue it. */
+export interface TrainerProgress {
+  step: number;
+  microStep: number;
+  generations: number;
+  inputTokensSeen: number;
+  sampler: SamplerState;
+}
+
 /** A completion of the buffered generation batch, ready for the loss. */
 interface BufferedRow {
   prompt: number;
@@ -106,7 +115,7 @@ export class GrpoTrainer {
   private inputTokensSeen = 0;
   private buffer: GenerationBuffer | undefined;
   private readonly sampler: Sampler;
-  private readonly updater: Updater;
+  readonly updater: Updater;
   private readonly window = new MetricWindow();
   private readonly sizes: ReturnType<typeof derivedSizes>;
   private readonly generateEvery: number;
@@ -158,10 +167,34 @@ export class GrpoTrainer {
     return this.step >= this.totalSteps;
   }
 
+  progress(): TrainerProgress {
+    return {
+      step: this.step,
+      microStep: this.microStep,
+      generations: this.generations,
+      inputTokensSeen: this.inputTokensSeen,
+      sampler: this.sampler.state(),
+    };
+  }
+
+  /**
+   * Continues from saved progress (the weights and optimiser state restored separately). A generation
+   * batch that was still being reused is not kept, as in TRL: the next micro-step generates anew.
+   */
+  restoreProgress(p: TrainerProgress): void {
+    this.sampler.restore(p.sampler);
+    this.step = p.step;
+    this.microStep = p.microStep;
+    this.generations = p.generations;
+    this.inputTokensSeen = p.inputTokensSeen;
+    this.buffer = undefined;
+  }
+
   /** One optimiser step: GA micro-batches, generating whenever TRL's schedule says so. */
   async trainStep(): Promise<StepReport> {
     const { gpu, config: c } = this.setup;
     const started = performance.now();
+    this.policy.lora?.resetDropout(mixSeed(c.seed, this.step, 0xd209));
     const metrics: Metrics = {};
     const time = { generation: 0, scoring: 0, backward: 0, optimizer: 0 };
     const records: SampleRecord[] = [];

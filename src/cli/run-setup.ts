@@ -1,0 +1,169 @@
+// What `vgrpo train`, `sft` and `eval` share: the run's config (a JSON / YAML file, a preset, flag
+// overrides; the nano demo preset by default on nano), the model folder loaded onto the GPU with its
+// tokenizer and image processor, the box space its answers use, the rows of a dataset (the synthetic set
+// or any dataset form inspect-dataset reads), and a progress line for long work on stderr.
+import { readFile } from 'node:fs/promises';
+import { toGroundingRows } from '../data/dataset.ts';
+import { DatasetFormatError } from '../data/errors.ts';
+import { openDatasetAt } from '../data/open-dataset-node.ts';
+import type { GroundingRow } from '../data/row.ts';
+import { syntheticDataset } from '../data/synthetic.ts';
+import type { Gpu } from '../gpu/context.ts';
+import type { BoxSpace } from '../grpo/answer.ts';
+import { type ModelKind, resolveBoxSpace } from '../grpo/box-space.ts';
+import { type GrpoConfig, GrpoConfigError, PRESETS, resolveConfig } from '../grpo/config.ts';
+import { parseConfigText } from '../grpo/config-file.ts';
+import { rewardNames } from '../grpo/rewards.ts';
+import { resolveWeightDtype } from '../grpo/weight-dtype.ts';
+import { directoryOpener } from '../model/byte-source-node.ts';
+import { loadModel } from '../model/load.ts';
+import { type PromptModel, stopTokenIds } from '../model/prompt.ts';
+import type { Weights } from '../model/weights.ts';
+import { CliError, type FlagSpec, type FlagValues } from './command.ts';
+import { loadPromptModel, modelDir, positiveIntArg } from './model-input.ts';
+
+export const RUN_FLAGS: FlagSpec = {
+  model: { type: 'string' },
+  dataset: { type: 'string' },
+  config: { type: 'string' },
+  preset: { type: 'string' },
+  'max-steps': { type: 'string' },
+  'synthetic-seed': { type: 'string' },
+  'synthetic-rows': { type: 'string' },
+  split: { type: 'string' },
+  'box-format': { type: 'string' },
+};
+
+export const RUN_USAGE = `  --model nano|DIR      the checkpoint: the built-in nano (default) or an HF Qwen2-VL / Qwen2.5-VL folder
+  --dataset synthetic|PATH
+                        the built-in synthetic grounding set (default) or a dataset in any form
+                        'vgrpo inspect-dataset' reads
+  --config FILE         training settings as JSON or YAML with TRL's GRPOConfig names
+  --preset NAME         ${Object.keys(PRESETS).join(' | ')} (default nano-demo on nano)
+  --max-steps N         overrides max_steps
+  --synthetic-seed N    the synthetic set's seed (default 1)
+  --synthetic-rows N    its size (default 2000)
+  --split S             the split to read from DatasetDict / hub layouts
+  --box-format F        xyxy | xywh | norm1 | norm1000, when the dataset's cannot be detected
+`;
+
+const str = (values: FlagValues, k: string) => values[k] as string | undefined;
+
+/** The run's config: defaults <- preset <- config file <- --max-steps. */
+export async function runConfig(
+  values: FlagValues,
+  extra: Record<string, unknown> = {},
+): Promise<GrpoConfig> {
+  const model = str(values, 'model') ?? 'nano';
+  const preset = str(values, 'preset') ?? (model === 'nano' ? 'nano-demo' : undefined);
+  if (preset !== undefined && !(preset in PRESETS))
+    throw new CliError(`--preset must be one of ${Object.keys(PRESETS).join(', ')} (got '${preset}')`, 2);
+  const options = { knownRewards: rewardNames(), ...(preset === undefined ? {} : { preset }) };
+  const file = str(values, 'config');
+  const maxSteps = positiveIntArg(str(values, 'max-steps'), '--max-steps');
+  const overrides = { ...extra, ...(maxSteps === undefined ? {} : { max_steps: maxSteps }) };
+  if (file === undefined) return resolveConfig(overrides, options);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read the config file ${file}: ${(e as Error).message}`);
+  }
+  const fromFile = parseConfigText(text, file, options);
+  return Object.keys(overrides).length ? resolveConfig({ ...fromFile, ...overrides }, options) : fromFile;
+}
+
+export interface RunModel {
+  name: string;
+  prompt: PromptModel;
+  weights: Weights;
+  kind: ModelKind;
+  space: BoxSpace;
+  stopIds: number[];
+}
+
+/** Loads the --model folder with the weight storage the config allows. */
+export async function loadRunModel(gpu: Gpu, values: FlagValues, config: GrpoConfig): Promise<RunModel> {
+  const name = str(values, 'model') ?? 'nano';
+  const prompt = await loadPromptModel(name);
+  const loaded = await loadModel(gpu, directoryOpener(modelDir(name)), {
+    weightDtype: resolveWeightDtype(config, gpu.hasF16),
+  });
+  const kind: ModelKind = name === 'nano' ? 'nano' : prompt.config.modelType;
+  return {
+    name,
+    prompt,
+    weights: loaded.weights,
+    kind,
+    space: resolveBoxSpace(config.box_space, kind),
+    stopIds: stopTokenIds(prompt.tokenizer, prompt.config.tokens.eosTokenIds),
+  };
+}
+
+/** The rows of --dataset: the synthetic set (seeded) or an opened dataset's usable rows. */
+export async function loadRunRows(
+  values: FlagValues,
+  defaults: { seed: number; rows: number } = { seed: 1, rows: 2000 },
+): Promise<{ rows: GroundingRow[]; name: string }> {
+  const dataset = str(values, 'dataset') ?? 'synthetic';
+  if (dataset === 'synthetic') {
+    const seed = Number(str(values, 'synthetic-seed') ?? defaults.seed);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new CliError(`--synthetic-seed must be an integer in [0, 4294967295]`, 2);
+    const count = positiveIntArg(str(values, 'synthetic-rows'), '--synthetic-rows') ?? defaults.rows;
+    return { rows: syntheticDataset(seed, count), name: `synthetic:${seed}:${count}` };
+  }
+  try {
+    const split = str(values, 'split');
+    const boxFormat = str(values, 'box-format');
+    const opened = await openDatasetAt(dataset, {
+      ...(split === undefined ? {} : { split }),
+      ...(boxFormat === undefined ? {} : { boxFormat: boxFormat as never }),
+    });
+    if (opened.report.ambiguity) throw new CliError(opened.report.ambiguity);
+    const rows = toGroundingRows(opened);
+    if (rows.length === 0)
+      throw new CliError(`${dataset} has no usable rows; 'vgrpo inspect-dataset ${dataset}' lists why`);
+    return { rows, name: dataset };
+  } catch (e) {
+    if (e instanceof DatasetFormatError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+/** A GrpoConfigError as a CLI message naming the field. */
+export function configError(e: unknown): never {
+  if (e instanceof GrpoConfigError) throw new CliError(`config: ${e.message}`);
+  throw e;
+}
+
+/** A one-line progress report on stderr: redrawn in place on a terminal, every `every` calls otherwise. */
+export class ProgressLine {
+  private started = performance.now();
+  private calls = 0;
+  constructor(
+    private readonly what: string,
+    private readonly total: number,
+    private readonly every = 10,
+  ) {}
+
+  update(done: number, tail = ''): void {
+    this.calls++;
+    const tty = process.stderr.isTTY === true;
+    if (!tty && done !== this.total && this.calls % this.every !== 0) return;
+    const frac = this.total > 0 ? done / this.total : 1;
+    const width = 20;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '-');
+    const elapsed = (performance.now() - this.started) / 1000;
+    const eta = done > 0 ? (elapsed / done) * (this.total - done) : Number.NaN;
+    const line = `${this.what} ${done}/${this.total} [${bar}] ${(frac * 100).toFixed(0)}% ${formatSeconds(elapsed)} elapsed, ETA ${formatSeconds(eta)}${tail ? `  ${tail}` : ''}`;
+    process.stderr.write(tty ? `\r${line}\x1b[K${done === this.total ? '\n' : ''}` : `${line}\n`);
+  }
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(0)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}
