@@ -10,7 +10,7 @@ import type { GroundingRow } from '../data/row.ts';
 import { syntheticDataset } from '../data/synthetic.ts';
 import type { Gpu } from '../gpu/context.ts';
 import type { BoxSpace } from '../grpo/answer.ts';
-import { type ModelKind, resolveBoxSpace } from '../grpo/box-space.ts';
+import { declaredBoxSpace, type ModelKind, resolveBoxSpace } from '../grpo/box-space.ts';
 import { type GrpoConfig, GrpoConfigError, PRESETS, resolveConfig } from '../grpo/config.ts';
 import { parseConfigText } from '../grpo/config-file.ts';
 import { rewardNames } from '../grpo/rewards.ts';
@@ -20,7 +20,7 @@ import { loadModel } from '../model/load.ts';
 import { type PromptModel, stopTokenIds } from '../model/prompt.ts';
 import type { Weights } from '../model/weights.ts';
 import { CliError, type FlagSpec, type FlagValues } from './command.ts';
-import { loadPromptModel, modelDir, positiveIntArg } from './model-input.ts';
+import { loadPromptModel, modelDir, positiveIntArg, readJsonFile } from './model-input.ts';
 
 export const RUN_FLAGS: FlagSpec = {
   model: { type: 'string' },
@@ -90,12 +90,13 @@ export async function loadRunModel(gpu: Gpu, values: FlagValues, config: GrpoCon
     weightDtype: resolveWeightDtype(config, gpu.hasF16),
   });
   const kind: ModelKind = name === 'nano' ? 'nano' : prompt.config.modelType;
+  const declared = declaredBoxSpace(await readJsonFile(modelDir(name), 'config.json', true));
   return {
     name,
     prompt,
     weights: loaded.weights,
     kind,
-    space: resolveBoxSpace(config.box_space, kind),
+    space: resolveBoxSpace(config.box_space, kind, declared),
     stopIds: stopTokenIds(prompt.tokenizer, prompt.config.tokens.eosTokenIds),
   };
 }

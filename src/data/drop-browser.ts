@@ -1,5 +1,5 @@
 // Browser: the files of a drag-and-drop, folders walked recursively (File and Directory Entries API),
-// each with its path relative to the drop, as the app hands them to the dataset worker.
+// each with its path relative to the drop, as the app hands them to its worker.
 
 /** A dropped file and its path within the drop ('/'-separated). */
 export interface DroppedEntry {

@@ -1,7 +1,7 @@
 // The space a model writes answer boxes in, for GrpoConfig.box_space 'auto': each model family's native
 // grounding convention. Shared by the worker and the CLI.
 import type { ModelType } from '../model/config.ts';
-import type { BoxSpace } from './answer.ts';
+import { BOX_SPACES, type BoxSpace } from './answer.ts';
 import type { BoxSpace as BoxSpaceSetting } from './config.ts';
 
 /** The built-in nano checkpoint, or a checkpoint of a supported model_type. */
@@ -17,7 +17,19 @@ export const AUTO_BOX_SPACE: Readonly<Record<ModelKind, BoxSpace>> = {
   qwen2_5_vl: 'input-pixels',
 };
 
-/** box_space as configured, with 'auto' resolved for `model`. */
-export function resolveBoxSpace(setting: BoxSpaceSetting, model: ModelKind): BoxSpace {
-  return setting === 'auto' ? AUTO_BOX_SPACE[model] : setting;
+/**
+ * The space a checkpoint declares in its config.json under `box_space` (our key, which transformers
+ * ignores): the nano checkpoint and the folders trained from it answer in original-image pixels.
+ */
+export function declaredBoxSpace(configJson: unknown): BoxSpace | undefined {
+  const v =
+    typeof configJson === 'object' && configJson !== null
+      ? (configJson as { box_space?: unknown }).box_space
+      : undefined;
+  return BOX_SPACES.find((s) => s === v);
+}
+
+/** box_space as configured, with 'auto' resolved for `model`: its declared space, else its family's. */
+export function resolveBoxSpace(setting: BoxSpaceSetting, model: ModelKind, declared?: BoxSpace): BoxSpace {
+  return setting === 'auto' ? (declared ?? AUTO_BOX_SPACE[model]) : setting;
 }

@@ -1,10 +1,18 @@
-// React hook owning the dataset worker: what is loaded (the built-in synthetic set until a dataset is
-// dropped), its validation report or the error that stopped it, and previews of usable rows.
+// React hook for the dataset panel, talking to the GRPO worker (which loads datasets for training too):
+// what is loaded (the built-in synthetic set until a dataset is dropped), its validation report or the
+// error that stopped it, and previews of usable rows.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { DroppedEntry } from '../data/drop-browser.ts';
 import type { ValidationReport } from '../data/validation-report.ts';
-import type { DatasetRequest, DatasetResponse, OpenOptions, PreviewRow } from './dataset-protocol.ts';
+import {
+  type DatasetEvent,
+  type DatasetRequest,
+  isDatasetEvent,
+  type OpenOptions,
+  type PreviewRow,
+} from '../grpo/worker-protocol.ts';
+import { onWorkerEvent, postToWorker } from './grpo-worker.ts';
 
 export const SYNTHETIC_SEED = 0;
 export const SYNTHETIC_COUNT = 1000;
@@ -24,10 +32,12 @@ function nameOf(entries: readonly DroppedEntry[]): string {
   return tops.size === 1 ? ([...tops][0] as string) : `${entries.length} files`;
 }
 
+let nextId = 0;
+/** Whether the worker has been put on the built-in set, as the panel starts. */
+let initialised = false;
+
 export function useDataset() {
-  const worker = useRef<Worker | undefined>(undefined);
-  const nextId = useRef(0);
-  const waiting = useRef(new Map<number, (r: DatasetResponse) => void>());
+  const waiting = useRef(new Map<number, (r: DatasetEvent) => void>());
   const lastEntries = useRef<DroppedEntry[]>([]);
   const lastOptions = useRef<OpenOptions>({});
   const [state, setState] = useState<DatasetState>({
@@ -37,45 +47,37 @@ export function useDataset() {
   });
   const [preview, setPreview] = useState<PreviewRow | { error: string } | undefined>(undefined);
 
-  const send = useCallback((req: Request): Promise<DatasetResponse> => {
-    if (worker.current === undefined) {
-      const w = new Worker(new URL('./dataset-worker.ts', import.meta.url), { type: 'module' });
-      w.onmessage = (event: MessageEvent<DatasetResponse>) => {
-        const done = waiting.current.get(event.data.id);
-        waiting.current.delete(event.data.id);
-        done?.(event.data);
-      };
-      worker.current = w;
-      // The worker starts on the built-in set, as the app does.
-      const id = ++nextId.current;
-      w.postMessage({
-        type: 'synthetic',
-        id,
-        seed: SYNTHETIC_SEED,
-        count: SYNTHETIC_COUNT,
-      } satisfies DatasetRequest);
+  useEffect(() => {
+    const pending = waiting.current;
+    const off = onWorkerEvent((event) => {
+      if (!isDatasetEvent(event)) return;
+      const done = pending.get(event.id);
+      pending.delete(event.id);
+      done?.(event);
+    });
+    return () => {
+      off();
+      pending.clear();
+    };
+  }, []);
+
+  const send = useCallback((req: Request): Promise<DatasetEvent> => {
+    if (!initialised) {
+      initialised = true;
+      postToWorker({ type: 'dataset-synthetic', id: ++nextId, seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT });
     }
-    const id = ++nextId.current;
+    const id = ++nextId;
     return new Promise((resolve) => {
       waiting.current.set(id, resolve);
-      worker.current?.postMessage({ ...req, id } as DatasetRequest);
+      postToWorker({ ...req, id } as DatasetRequest);
     });
   }, []);
 
-  useEffect(
-    () => () => {
-      worker.current?.terminate();
-      worker.current = undefined;
-      waiting.current.clear();
-    },
-    [],
-  );
-
   const showPreview = useCallback(
     async (index: number) => {
-      const r = await send({ type: 'preview', index });
-      if (r.type === 'preview') setPreview(r.row);
-      else if (r.type === 'error') setPreview({ error: r.error.message });
+      const r = await send({ type: 'dataset-preview', index });
+      if (r.type === 'dataset-preview') setPreview(r.row);
+      else if (r.type === 'dataset-error') setPreview({ error: r.error.message });
     },
     [send],
   );
@@ -88,11 +90,11 @@ export function useDataset() {
       const name = nameOf(entries);
       setPreview(undefined);
       setState({ status: 'opening', name, files: entries.length });
-      const r = await send({ type: 'open', entries, options });
-      if (r.type === 'opened') {
+      const r = await send({ type: 'dataset-open', entries, options });
+      if (r.type === 'dataset-opened') {
         setState({ status: 'opened', name, report: r.report });
         if (r.report.usable > 0) await showPreview(0);
-      } else if (r.type === 'error') setState({ status: 'failed', name, error: r.error });
+      } else if (r.type === 'dataset-error') setState({ status: 'failed', name, error: r.error });
     },
     [send, showPreview],
   );
@@ -105,8 +107,8 @@ export function useDataset() {
 
   const chooseSynthetic = useCallback(async () => {
     setPreview(undefined);
-    const r = await send({ type: 'synthetic', seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT });
-    if (r.type === 'synthetic') {
+    const r = await send({ type: 'dataset-synthetic', seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT });
+    if (r.type === 'dataset-synthetic') {
       setState({ status: 'synthetic', count: r.count, seed: r.seed });
       await showPreview(0);
     }

@@ -1,6 +1,6 @@
 // End-to-end test of the app's dataset panel (dist/) in Chromium: the built-in synthetic set by
 // default, a zip picked through the file input and a folder through the folder input (opened in the
-// dataset worker, report and preview shown), an ambiguous box format settled through the panel, and
+// GRPO worker, report and preview shown), an ambiguous box format settled through the panel, and
 // a corrupt drop that leaves the app working. Datasets are written here; their broken rows and
 // pixels are known by construction. Run `npm run build` first.
 import assert from 'node:assert/strict';

@@ -1,0 +1,107 @@
+// The worker's run helpers without a GPU: box_space 'auto' per model, the weight storage a config asks
+// for, and errors mapped to the kinds and messages the app shows (what to lower after an out-of-memory).
+import { describe, expect, it } from 'vitest';
+import { DatasetFormatError } from '../../src/data/errors.ts';
+import {
+  DeviceLostError,
+  GpuValidationError,
+  NoAdapterError,
+  OutOfMemoryError,
+} from '../../src/gpu/errors.ts';
+import { resolveBoxSpace } from '../../src/grpo/box-space.ts';
+import { GrpoConfigError, resolveConfig } from '../../src/grpo/config.ts';
+import { resolveWeightDtype } from '../../src/grpo/weight-dtype.ts';
+import { describeError } from '../../src/grpo/worker-errors.ts';
+import { CheckpointError } from '../../src/model/errors.ts';
+
+describe('box_space auto', () => {
+  it('resolves per model and leaves an explicit space alone', () => {
+    expect(resolveBoxSpace('auto', 'nano')).toBe('pixels');
+    expect(resolveBoxSpace('auto', 'qwen2_vl')).toBe('norm1000');
+    expect(resolveBoxSpace('auto', 'qwen2_5_vl')).toBe('input-pixels');
+    expect(resolveBoxSpace('norm1', 'qwen2_vl')).toBe('norm1');
+  });
+});
+
+describe('weight_dtype', () => {
+  it('f16 only for LoRA on an adapter with shader-f16; f16 with full fine-tuning names the field', () => {
+    expect(resolveWeightDtype({ weight_dtype: 'auto', use_peft: true }, true)).toBe('f16');
+    expect(resolveWeightDtype({ weight_dtype: 'auto', use_peft: true }, false)).toBe('f32');
+    expect(resolveWeightDtype({ weight_dtype: 'auto', use_peft: false }, true)).toBe('f32');
+    expect(resolveWeightDtype({ weight_dtype: 'f32', use_peft: true }, true)).toBe('f32');
+    expect(resolveWeightDtype({ weight_dtype: 'f16', use_peft: true }, false)).toBe('f32');
+    const error = (() => {
+      try {
+        resolveWeightDtype({ weight_dtype: 'f16', use_peft: false }, true);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(GrpoConfigError);
+    expect((error as GrpoConfigError).field).toBe('weight_dtype');
+    expect((error as Error).message).toMatch(/use_peft/);
+  });
+});
+
+describe('worker errors', () => {
+  const config = resolveConfig({ num_generations: 4, per_device_train_batch_size: 4, max_pixels: 50176 });
+
+  it('out of memory: says what to lower, with the current values', () => {
+    const e = describeError(new OutOfMemoryError(3 * 2 ** 30, 'x'), {
+      config,
+      step: 3,
+      totalSteps: 10,
+      weightDtype: 'f32',
+      hasF16: true,
+    });
+    expect(e).toMatchObject({ kind: 'out-of-memory', recoverable: true, name: 'OutOfMemoryError' });
+    expect(e.message).toMatch(/at step 3 of 10 \(allocating 3\.00 GiB\)/);
+    expect(e.message).toMatch(/num_generations \(4\) or per_device_train_batch_size \(4\)/);
+    expect(e.message).toMatch(/max_pixels \(50176\)/);
+    expect(e.message).toMatch(/use_peft true \(LoRA\) with weight_dtype/);
+    // No f16 advice when the weights are f16 already or the adapter cannot.
+    const lora = { ...config, use_peft: true };
+    expect(describeError(new OutOfMemoryError(1, ''), { config: lora, hasF16: true }).message).toMatch(
+      /weight_dtype 'f16'/,
+    );
+    for (const ctx of [
+      { config, weightDtype: 'f16' as const, hasF16: true },
+      { config, weightDtype: 'f32' as const, hasF16: false },
+    ])
+      expect(describeError(new OutOfMemoryError(1, ''), ctx).message).not.toMatch(/f16/);
+    expect(describeError(new OutOfMemoryError(1, ''), { config }).message).toMatch(/while loading/);
+  });
+
+  it('device lost, config, model, dataset, no WebGPU and bugs', () => {
+    const lost = describeError(new DeviceLostError('unknown', 'reset'), { config, step: 1, totalSteps: 2 });
+    expect(lost).toMatchObject({ kind: 'device-lost', recoverable: true });
+    expect(lost.message).toMatch(/Start again/);
+    expect(lost.message).toMatch(/max_pixels/);
+    expect(describeError(new GrpoConfigError('beta', 'beta must be >= 0'))).toEqual({
+      type: 'error',
+      kind: 'config',
+      name: 'GrpoConfigError',
+      field: 'beta',
+      message: 'beta must be >= 0',
+      recoverable: true,
+    });
+    expect(describeError(new CheckpointError('config.json', 'no config.json'))).toMatchObject({
+      kind: 'model',
+      recoverable: true,
+    });
+    expect(describeError(new DatasetFormatError('x.json', 'bad'))).toMatchObject({ kind: 'dataset' });
+    expect(describeError(new NoAdapterError('none'))).toMatchObject({
+      kind: 'no-webgpu',
+      recoverable: false,
+    });
+    expect(describeError(new GpuValidationError('bad bind'))).toMatchObject({
+      kind: 'internal',
+      recoverable: false,
+      message: 'GpuValidationError: bad bind',
+    });
+    expect(describeError('thrown string')).toMatchObject({
+      kind: 'internal',
+      message: 'Error: thrown string',
+    });
+  });
+});
