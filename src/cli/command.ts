@@ -9,6 +9,7 @@ import {
   ConfigError,
   DecoderInputError,
   ImageProcessorError,
+  LoraError,
   RopeIndexError,
   SafetensorsError,
   TensorMismatchError,
@@ -73,6 +74,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof DataOptionsError ||
     e instanceof DatasetFormatError ||
     e instanceof ImageProcessorError ||
+    e instanceof LoraError ||
     e instanceof ConfigError ||
     e instanceof TokenizerFileError ||
     e instanceof UnsupportedTokenizerError ||

@@ -2,9 +2,12 @@
 import { adapterLabel } from '../gpu/adapter.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { createNodeGpu } from '../gpu/node.ts';
+import { evalCommand } from './eval.ts';
+import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDatasetCommand } from './inspect-dataset.ts';
 import { promptCommand } from './prompt.ts';
+import { sftCommand } from './sft.ts';
 import { trainCommand } from './train.ts';
 
 const USAGE = `vgrpo: GRPO fine-tuning of Qwen-VL grounding models on WebGPU
@@ -28,6 +31,13 @@ Usage:
                [--max-steps N] [--resume DIR] [--out DIR]
                           GRPO fine-tuning with a progress bar; writes metrics.jsonl, samples.jsonl
                           and checkpoints ('vgrpo train --help' for the options)
+  vgrpo sft [same options as train] [--out DIR]
+                          SFT warm-up on reference answers; writes an HF model folder
+  vgrpo eval [--model nano|DIR] [--adapter DIR] [--dataset synthetic|PATH] [--synthetic-seed N]
+               [--limit N] [--json]
+                          greedy Acc@0.5, mean IoU and format rate
+  vgrpo export --run DIR --out DIR [--merged]
+                          a run's PEFT adapter or full HF weights, and its metrics as CSV
   vgrpo help              this text
 `;
 
@@ -45,6 +55,12 @@ export async function main(argv: string[]): Promise<number> {
         return await inspectDatasetCommand(rest);
       case 'train':
         return await trainCommand(rest);
+      case 'sft':
+        return await sftCommand(rest);
+      case 'eval':
+        return await evalCommand(rest);
+      case 'export':
+        return await exportCommand(rest);
       case undefined:
       case 'help':
       case '--help':
