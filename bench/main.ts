@@ -7,6 +7,7 @@ import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { benchDatasets } from './datasets.ts';
 import { benchGenerate } from './generate.ts';
+import { benchGrpo } from './grpo.ts';
 import { benchImages } from './images.ts';
 import { benchLayers } from './layers.ts';
 import { benchMatmul } from './matmul.ts';
@@ -30,6 +31,8 @@ try {
   const layers = await benchLayers(gpu, { runs, only: filter }, log);
   log('generation, nano with random weights (median after 1 warm-up run):');
   const generation = await benchGenerate(gpu, { runs, only: filter }, log);
+  log('GRPO step, nano demo settings (median after 1 warm-up step):');
+  const grpo = await benchGrpo(gpu, { runs, only: filter }, log);
   log('datasets, 20,000 rows with images (CPU):');
   const datasets = await benchDatasets({ only: filter }, log);
   log('image decoding, 512 x 512 (CPU, median of 9 after 2):');
@@ -47,6 +50,7 @@ try {
     results,
     layers,
     generation,
+    grpo,
     datasets,
     images,
   };
