@@ -14,3 +14,11 @@ export function canonicalName(name: string): string {
   }
   return name;
 }
+
+/** Maps a canonical name to the newer layout (`model.language_model.*`, `model.visual.*`). */
+export function nestedName(name: string): string {
+  if (name.startsWith('model.language_model.') || name.startsWith('model.visual.')) return name;
+  if (name.startsWith('model.')) return `model.language_model.${name.slice('model.'.length)}`;
+  if (name.startsWith('visual.')) return `model.${name}`;
+  return name;
+}

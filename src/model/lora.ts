@@ -17,7 +17,7 @@ import { bytesSource } from './byte-source.ts';
 import { type ModelConfig, parameterShapes } from './config.ts';
 import type { LinearFn } from './decoder.ts';
 import { LoraError } from './errors.ts';
-import { canonicalName } from './hf-names.ts';
+import { canonicalName, nestedName } from './hf-names.ts';
 import { uniformStream } from './random.ts';
 import { openSafetensors } from './safetensors.ts';
 import { type TensorToWrite, writeSafetensors } from './safetensors-write.ts';
@@ -103,9 +103,28 @@ export interface PeftAdapterInput {
 
 const PEFT_PREFIX = 'base_model.model.';
 
-/** PEFT's tensor name of an adapter matrix. */
+/**
+ * PEFT's tensor name of an adapter matrix, in the module layout of current transformers
+ * (`model.language_model.layers.*`), which PEFT matches by name without converting older layouts.
+ */
 export function peftTensorName(module: string, which: 'A' | 'B'): string {
-  return `${PEFT_PREFIX}${module}.lora_${which}.weight`;
+  return `${PEFT_PREFIX}${nestedName(module)}.lora_${which}.weight`;
+}
+
+const LAYER_PROJECTIONS = new Set(DEFAULT_LORA_TARGETS);
+
+/**
+ * target_modules as PEFT should read it: a list of module names becomes one regular expression over
+ * whole module names that keeps the layer projections to the decoder's `layers` (Qwen2.5-VL's vision
+ * `blocks` have gate / up / down projections of the same names); a regular expression stays as it is.
+ */
+export function peftTargetModules(targets: readonly string[] | string): string {
+  if (typeof targets === 'string') return targets;
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const parts = targets.map((t) =>
+    LAYER_PROJECTIONS.has(t) ? `.*\\.layers\\.\\d+\\.(?:self_attn|mlp)\\.${t}` : `(?:.*\\.)?${escape(t)}`,
+  );
+  return parts.join('|');
 }
 
 /**
@@ -305,7 +324,7 @@ export class Lora {
       r: this.r,
       lora_alpha: this.alpha,
       lora_dropout: this.dropout,
-      target_modules: typeof this.targetModules === 'string' ? this.targetModules : [...this.targetModules],
+      target_modules: peftTargetModules(this.targetModules),
       bias: 'none',
       base_model_name_or_path: options.baseModelNameOrPath ?? null,
       fan_in_fan_out: false,

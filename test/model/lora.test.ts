@@ -363,15 +363,21 @@ describe('PEFT adapter export and import', () => {
       lora_alpha: 16,
       lora_dropout: 0.05,
       bias: 'none',
-      target_modules: ['q_proj', 'v_proj', 'down_proj'],
       base_model_name_or_path: 'Qwen/Qwen2-VL-2B-Instruct',
       use_rslora: false,
       use_dora: false,
     });
+    // PEFT matches target_modules against whole module names of current transformers: the list becomes
+    // a regex that keeps to the decoder's layers (a vision block's mlp.down_proj must not match).
+    const re = new RegExp(`^(?:${cfg.target_modules as string})$`);
+    for (const m of ['model.language_model.layers.0.self_attn.q_proj', 'model.layers.7.mlp.down_proj'])
+      expect(re.test(m), m).toBe(true);
+    for (const m of ['model.visual.blocks.0.mlp.down_proj', 'model.language_model.layers.0.self_attn.k_proj'])
+      expect(re.test(m), m).toBe(false);
     const h = header(files['adapter_model.safetensors']);
     const expected: Record<string, number[]> = {};
     for (const l of [0, 1]) {
-      const p = `base_model.model.model.layers.${l}.`;
+      const p = `base_model.model.model.language_model.layers.${l}.`;
       expected[`${p}self_attn.q_proj.lora_A.weight`] = [4, 32];
       expected[`${p}self_attn.q_proj.lora_B.weight`] = [32, 4];
       expected[`${p}self_attn.v_proj.lora_A.weight`] = [4, 32];
@@ -385,7 +391,7 @@ describe('PEFT adapter export and import', () => {
       expect(h[n]!.dtype).toBe('F32');
     }
     // The B bytes in the file are the adapter's values.
-    const qB = h['base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight']!;
+    const qB = h['base_model.model.model.language_model.layers.1.self_attn.q_proj.lora_B.weight']!;
     const n = Number(new DataView(files['adapter_model.safetensors'].buffer).getBigUint64(0, true));
     const data = files['adapter_model.safetensors'].slice(
       8 + n + qB.data_offsets[0]!,
