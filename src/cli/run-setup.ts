@@ -7,7 +7,7 @@ import { toGroundingRows } from '../data/dataset.ts';
 import { DatasetFormatError } from '../data/errors.ts';
 import { openDatasetAt } from '../data/open-dataset-node.ts';
 import type { GroundingRow } from '../data/row.ts';
-import { syntheticDataset } from '../data/synthetic.ts';
+import { NANO_TASK, syntheticDataset } from '../data/synthetic.ts';
 import type { Gpu } from '../gpu/context.ts';
 import type { BoxSpace } from '../grpo/answer.ts';
 import { declaredBoxSpace, type ModelKind, resolveBoxSpace } from '../grpo/box-space.ts';
@@ -112,7 +112,7 @@ export async function loadRunRows(
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
       throw new CliError(`--synthetic-seed must be an integer in [0, 4294967295]`, 2);
     const count = positiveIntArg(str(values, 'synthetic-rows'), '--synthetic-rows') ?? defaults.rows;
-    return { rows: syntheticDataset(seed, count), name: `synthetic:${seed}:${count}` };
+    return { rows: syntheticDataset(seed, count, NANO_TASK), name: `synthetic:${seed}:${count}` };
   }
   try {
     const split = str(values, 'split');

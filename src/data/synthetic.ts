@@ -81,6 +81,13 @@ export interface SceneOptions {
   textScale?: number;
 }
 
+/**
+ * The grounding task the built-in nano checkpoint is trained on, which the CLI and the app use for the
+ * synthetic set: two shapes of 24-48 px on a 128 x 128 image, no sign (reading a word through 14-px
+ * patches is beyond a model of nano's size; the generator still draws signs when asked).
+ */
+export const NANO_TASK: Readonly<SceneOptions> = { objects: 2, minSize: 24, maxSize: 48, text: false };
+
 export interface ShapeObject {
   kind: 'shape';
   shape: ShapeName;

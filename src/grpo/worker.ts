@@ -13,7 +13,7 @@ import { droppedFileFromFile } from '../data/files.ts';
 import { decodeImageBrowser } from '../data/image-decode-browser.ts';
 import { openDataset } from '../data/open-dataset.ts';
 import type { GroundingRow } from '../data/row.ts';
-import { syntheticDataset } from '../data/synthetic.ts';
+import { NANO_TASK, syntheticDataset } from '../data/synthetic.ts';
 import { createBrowserGpu } from '../gpu/browser.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { GpuError, NoAdapterError } from '../gpu/errors.ts';
@@ -79,7 +79,10 @@ async function handleDataset(req: DatasetRequest): Promise<void> {
       return;
     }
     case 'dataset-synthetic':
-      panel = { name: syntheticName(req.seed, req.count), rows: syntheticDataset(req.seed, req.count) };
+      panel = {
+        name: syntheticName(req.seed, req.count),
+        rows: syntheticDataset(req.seed, req.count, NANO_TASK),
+      };
       post({ type: 'dataset-synthetic', id: req.id, count: req.count, seed: req.seed });
       return;
     case 'dataset-preview': {
@@ -114,7 +117,7 @@ async function runDataset(source: DatasetSource): Promise<OpenedRows> {
     case 'synthetic':
       return {
         name: syntheticName(source.seed, source.count),
-        rows: syntheticDataset(source.seed, source.count),
+        rows: syntheticDataset(source.seed, source.count, NANO_TASK),
       };
     case 'opened':
       if (panel.rows.length === 0)

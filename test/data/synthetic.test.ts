@@ -8,6 +8,7 @@ import {
   COLOURS,
   generateScene,
   groundingTask,
+  NANO_TASK,
   type SceneObject,
   type ShapeObject,
   type SignObject,
@@ -352,5 +353,20 @@ describe('syntheticDataset', () => {
     expect(syntheticDataset(43, 12).map((r) => r.box)).not.toEqual(
       syntheticDataset(42, 12).map((r) => r.box),
     );
+  });
+});
+
+describe('the nano task', () => {
+  it('two shapes of 24-48 px on 128 x 128, no sign questions', () => {
+    const rows = syntheticDataset(11, 200, NANO_TASK);
+    for (const r of rows) {
+      expect([r.width, r.height]).toEqual([128, 128]);
+      expect(r.question).not.toMatch(/say|word|written/);
+      const [w, h] = [r.box[2] - r.box[0], r.box[3] - r.box[1]];
+      expect(Math.max(w, h)).toBeLessThanOrEqual(48);
+      expect(Math.max(w, h)).toBeGreaterThanOrEqual(12);
+    }
+    const scene = groundingTask(syntheticRowSeed(11, 0), NANO_TASK);
+    expect(scene.objects).toHaveLength(2);
   });
 });
