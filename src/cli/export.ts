@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Gpu } from '../gpu/context.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { CheckpointStateError, readTrainerState } from '../grpo/checkpoint.ts';
+import { MODEL_FILES, metricsCsv } from '../grpo/export.ts';
 import { directoryOpener } from '../model/byte-source-node.ts';
 import { loadModel } from '../model/load.ts';
 import { importPeft } from '../model/lora.ts';
@@ -22,17 +23,6 @@ export const EXPORT_USAGE = `Usage: vgrpo export --run DIR --out DIR [--merged]
   --merged     LoRA runs: merge the adapter into the base weights and write a full HF model folder
 Also writes metrics.jsonl and metrics.csv when the run has metrics.
 `;
-
-const MODEL_FILES = [
-  'config.json',
-  'generation_config.json',
-  'preprocessor_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'chat_template.json',
-  'vocab.json',
-  'merges.txt',
-];
 
 export function exportCommand(args: string[]): Promise<number> {
   return runSubcommand(
@@ -84,19 +74,6 @@ export async function writeModelFolder(
   for (const f of MODEL_FILES)
     if (await exists(join(baseDir, f))) await copyFile(join(baseDir, f), join(out, f));
   await writeWeights(gpu, weights, join(out, 'model.safetensors'));
-}
-
-/** metrics.jsonl as CSV: one column per metric name seen, in first-seen order. */
-export function metricsCsv(jsonl: string): string {
-  const rows = jsonl
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const columns: string[] = [];
-  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
-  const cell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
-  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  return `${[columns.map(quote).join(','), ...rows.map((r) => columns.map((c) => quote(cell(r[c]))).join(','))].join('\n')}\n`;
 }
 
 async function run(values: FlagValues): Promise<number> {

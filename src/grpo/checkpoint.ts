@@ -5,6 +5,7 @@
 // next step is the one the run would have taken.
 import type { Gpu } from '../gpu/context.ts';
 import { bytesSource } from '../model/byte-source.ts';
+import { peftTensorName } from '../model/lora.ts';
 import { openSafetensors } from '../model/safetensors.ts';
 import { type TensorToWrite, writeSafetensors } from '../model/safetensors-write.ts';
 import { configToJson } from './config.ts';
@@ -100,6 +101,13 @@ export function readTrainerState(bytes: Uint8Array | undefined): TrainerState {
   return state;
 }
 
+/** PEFT's tensor name of a LoRA parameter (`<module>.lora_A.weight`), as exportPeft writes it. */
+function peftName(parameter: string): string {
+  const m = /^(.+)\.lora_([AB])\.weight$/.exec(parameter);
+  if (!m) throw new CheckpointStateError(`'${parameter}' is not a LoRA parameter name`);
+  return peftTensorName(m[1]!, m[2] as 'A' | 'B');
+}
+
 /**
  * Puts a checkpoint's parameters, optimiser moments and progress back into `trainer`, which must have
  * been built with the same model, dataset and config (the config is compared field by field).
@@ -127,7 +135,7 @@ export async function restoreCheckpoint(
   const moments = await openSafetensors(bytesSource(optBytes, OPTIMIZER_FILE));
   const stored = new Set(weights.tensors.map((t) => t.name));
   for (const p of trainer.policy.parameters) {
-    const name = trainer.policy.lora ? `base_model.model.${p.name}` : p.name;
+    const name = trainer.policy.lora ? peftName(p.name) : p.name;
     if (!stored.has(name))
       throw new CheckpointStateError(
         `the checkpoint has no '${name}'; it belongs to another model or adapter`,

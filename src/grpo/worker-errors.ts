@@ -1,6 +1,6 @@
 // The worker's errors as the app receives them: each error class mapped to a kind, whether starting
 // again can succeed, and, for the GPU giving up (out of memory, device lost), which settings to lower,
-// with the run's current values.
+// with the run's current values, and where the run's last checkpoint is kept.
 import { DataOptionsError, DatasetFormatError, ImageDecodeError } from '../data/errors.ts';
 import { DeviceLostError, formatBytes, NoAdapterError, OutOfMemoryError } from '../gpu/errors.ts';
 import {
@@ -14,8 +14,16 @@ import {
   UnsupportedTokenizerError,
 } from '../model/errors.ts';
 import type { WeightDtype } from '../model/load.ts';
+import { CheckpointStateError } from './checkpoint.ts';
 import { type GrpoConfig, GrpoConfigError } from './config.ts';
+import { ExportError } from './export.ts';
+import { RunStoreError } from './run-store.ts';
 import type { ErrorEvent } from './worker-protocol.ts';
+
+/** A request that does not fit the worker's state or is malformed; the message says what to send. */
+export class RequestError extends Error {
+  override name = 'RequestError';
+}
 
 /** What the run had got to when the error came. */
 export interface RunContext {
@@ -27,6 +35,8 @@ export interface RunContext {
   weightDtype?: WeightDtype;
   /** Whether the adapter has shader-f16 (so f16 weights are possible). */
   hasF16?: boolean;
+  /** Where the run saves (absent without OPFS) and its last complete checkpoint. */
+  store?: { runId: string; saveEvery: number; last?: { step: number; path: string } };
 }
 
 /** The settings that lower memory, with their current values. */
@@ -59,7 +69,27 @@ const MODEL_ERRORS = [
 ];
 const DATASET_ERRORS = [DatasetFormatError, ImageDecodeError, DataOptionsError];
 
+/** The kinds of error that end a run while it trains, where the last checkpoint is worth pointing at. */
+const TRAINING_FAILURES: readonly ErrorEvent['kind'][] = ['out-of-memory', 'device-lost', 'internal'];
+
 export function describeError(e: unknown, run: RunContext = {}): ErrorEvent {
+  const event = describe(e, run);
+  const store = run.store;
+  if (!store || run.step === undefined || !TRAINING_FAILURES.includes(event.kind)) return event;
+  const text = /[.!?]$/.test(event.message) ? `${event.message} ` : `${event.message}. `;
+  const last = store.last;
+  if (!last)
+    return { ...event, message: `${text}No checkpoint was saved yet (one every ${store.saveEvery} steps).` };
+  return {
+    ...event,
+    checkpoint: { runId: store.runId, step: last.step, path: last.path },
+    message:
+      `${text}Nothing up to step ${last.step} is lost: its checkpoint is kept in this browser's storage ` +
+      `at ${last.path}; continue from it with a start request carrying resume: { runId: '${store.runId}' }.`,
+  };
+}
+
+function describe(e: unknown, run: RunContext): ErrorEvent {
   const error = e instanceof Error ? e : new Error(String(e));
   const base = { type: 'error', name: error.name, message: error.message } as const;
   const where =
@@ -67,6 +97,7 @@ export function describeError(e: unknown, run: RunContext = {}): ErrorEvent {
   const advice = run.config ? ` ${memoryAdvice(run.config, run.weightDtype, run.hasF16 ?? false)}` : '';
   if (error instanceof GrpoConfigError)
     return { ...base, kind: 'config', field: error.field, recoverable: true };
+  if (error instanceof RequestError) return { ...base, kind: 'request', recoverable: true };
   if (error instanceof OutOfMemoryError)
     return {
       ...base,
@@ -88,5 +119,8 @@ export function describeError(e: unknown, run: RunContext = {}): ErrorEvent {
   if (error instanceof NoAdapterError) return { ...base, kind: 'no-webgpu', recoverable: false };
   if (MODEL_ERRORS.some((c) => error instanceof c)) return { ...base, kind: 'model', recoverable: true };
   if (DATASET_ERRORS.some((c) => error instanceof c)) return { ...base, kind: 'dataset', recoverable: true };
+  if (error instanceof CheckpointStateError || error instanceof RunStoreError)
+    return { ...base, kind: 'checkpoint', recoverable: true };
+  if (error instanceof ExportError) return { ...base, kind: 'export', recoverable: true };
   return { ...base, kind: 'internal', message: `${error.name}: ${error.message}`, recoverable: false };
 }

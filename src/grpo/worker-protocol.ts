@@ -1,9 +1,18 @@
 // Messages between the app and the GRPO worker (src/grpo/worker.ts). Requests start a run (a model, a
-// dataset, a configuration), steer it between steps (pause, resume, single step, stop), and open or
-// preview the dataset the dataset panel shows. Events report loading and training progress, TRL's
-// metrics, per-sample records, the run's state, and errors that say what to change.
+// dataset, a configuration) or resume a stored one, steer it between steps (pause, resume, single step,
+// stop), evaluate and export its current policy, list and delete the runs stored in the browser's
+// Origin Private File System, and open or preview the dataset the dataset panel shows. Events report
+// loading and training progress, TRL's metrics, per-sample records, saved checkpoints, the run's state,
+// and errors that say what to change.
 //
-// Dataset requests carry an id that their reply repeats; run events carry none (there is one run).
+// Stored runs (src/grpo/run-store.ts): runs/<runId>/run.json, metrics.jsonl, eval.jsonl and
+// checkpoint-<step>/ (saveCheckpoint's files), saved every save_steps, at the end of the run and when it
+// is stopped; only the last 2 checkpoints of a run are kept. Without OPFS the worker warns once and
+// trains without saving.
+//
+// Dataset, eval, export, runs and delete-run requests carry an id that their reply repeats (an error
+// answering one of the last four is an ErrorEvent with that id); run events carry none (there is one
+// run).
 
 import type { BoxFormat } from '../data/box-format.ts';
 import type { DroppedEntry } from '../data/drop-browser.ts';
@@ -15,7 +24,9 @@ import type { WeightDtype } from '../model/load.ts';
 import type { BoxSpace } from './answer.ts';
 import type { ModelKind } from './box-space.ts';
 import type { GrpoConfig } from './config.ts';
+import type { EvalSample } from './eval.ts';
 import type { Metrics } from './metrics.ts';
+import type { StoredRun } from './run-store.ts';
 import type { SampleRecord } from './trainer.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -56,6 +67,13 @@ export interface StartRequest {
   config: Partial<GrpoConfig>;
   /** Load everything, then wait in 'paused' for `step` or `resume` (default: start training). */
   paused?: boolean;
+  /**
+   * Continue a stored run from one of its checkpoints (default: the newest). `model` and `dataset` must
+   * be the ones it was trained with (their names are checked). The checkpoint's config is used: a field
+   * of `config` that differs from it is an error naming the field, except max_steps, which may change
+   * (to train further); `preset` is ignored.
+   */
+  resume?: { runId: string; step?: number };
 }
 
 /**
@@ -75,7 +93,51 @@ export type DatasetRequest =
   | { type: 'dataset-synthetic'; id: number; seed: number; count: number }
   | { type: 'dataset-preview'; id: number; index: number };
 
-export type WorkerRequest = RunRequest | DatasetRequest;
+/**
+ * Held-out rows to evaluate on: the synthetic nano task (default seed 424242, never the training set's
+ * seed unless asked), or rows of the dataset the panel opened (dataset-open / dataset-synthetic), by index.
+ */
+export type EvalRows =
+  | { kind: 'synthetic'; count: number; seed?: number }
+  | { kind: 'opened'; indices: number[] };
+
+/**
+ * Greedy evaluation of the loaded run's current policy (LoRA dropout off): when paused or finished at
+ * once, while training after the step in flight. Answered by `eval-result`, with `evaluating` progress.
+ */
+export interface EvalRequest {
+  type: 'eval';
+  id: number;
+  rows: EvalRows;
+  /** Default: the run's max_completion_length. */
+  maxCompletionLength?: number;
+  /** Prompts generated together (default 8). */
+  batchSize?: number;
+}
+
+/**
+ * adapter: a LoRA run's adapter_config.json + adapter_model.safetensors (PEFT); merged: an HF model folder
+ * (the model's config, tokenizer and processor files as loaded, and model.safetensors, F32, with the
+ * adapter merged; needs f32 weights); metrics: metrics.jsonl and metrics.csv.
+ */
+export type ExportWhat = 'adapter' | 'merged' | 'metrics';
+
+/**
+ * Exports the loaded run (its current policy), or with `runId` a stored run that is not loaded (then
+ * 'adapter' comes from its newest checkpoint and 'merged' needs it resumed first). Answered by
+ * `export-result`.
+ */
+export interface ExportRequest {
+  type: 'export';
+  id: number;
+  what: ExportWhat;
+  runId?: string;
+}
+
+/** The runs stored in OPFS (`runs`), or one of them deleted with its checkpoints (`delete-run`). */
+export type StoreRequest = { type: 'runs'; id: number } | { type: 'delete-run'; id: number; runId: string };
+
+export type WorkerRequest = RunRequest | DatasetRequest | EvalRequest | ExportRequest | StoreRequest;
 
 // ---------------------------------------------------------------------------------------------------------
 // Events (worker -> app)
@@ -87,7 +149,7 @@ export type WorkerRequest = RunRequest | DatasetRequest;
  */
 export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'finished';
 
-export type ProgressPhase = 'loading-model' | 'opening-dataset' | 'training';
+export type ProgressPhase = 'loading-model' | 'opening-dataset' | 'training' | 'evaluating';
 
 export interface ReadyEvent {
   type: 'ready';
@@ -102,15 +164,26 @@ export interface ReadyEvent {
     boxSpace: BoxSpace;
   };
   dataset: { name: string; rows: number };
-  /** The resolved configuration (defaults <- preset <- the request's config). */
+  /** The resolved configuration (defaults <- preset <- the request's config, or the resumed run's). */
   config: GrpoConfig;
   totalSteps: number;
+  run: {
+    /** Where the run's files go: runs/<id>/ in OPFS. */
+    id: string;
+    /** The checkpoint step a resumed run continues from; null for a new run. */
+    resumedFrom: number | null;
+    /** Whether checkpoints and metrics are saved (false without OPFS). */
+    saving: boolean;
+  };
 }
 
 export interface ProgressEvent {
   type: 'progress';
   phase: ProgressPhase;
-  /** loading-model: weight bytes read; opening-dataset: 0 or 1; training: optimiser steps taken. */
+  /**
+   * loading-model: weight bytes read; opening-dataset: 0 or 1; training: optimiser steps taken;
+   * evaluating: rows evaluated.
+   */
   done: number;
   /** 0 while not known yet (the built-in model is being fetched). */
   total: number;
@@ -141,6 +214,18 @@ export interface SamplesEvent {
   records: SampleRecord[];
 }
 
+/** A checkpoint saved in OPFS. */
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  runId: string;
+  step: number;
+  /** runs/<runId>/checkpoint-<step>. */
+  path: string;
+  bytes: number;
+  /** Steps of older checkpoints deleted (a run keeps its last 2). */
+  removed: number[];
+}
+
 export interface StateEvent {
   type: 'state';
   state: RunState;
@@ -150,13 +235,17 @@ export interface StateEvent {
 
 /**
  * config: a GrpoConfig field (named in `field`); model / dataset: a file that cannot be used;
- * out-of-memory / device-lost: the GPU gave up, the run ended, its memory is freed; no-webgpu: this
- * browser has no usable adapter; request: a message that does not fit the run's state; internal: a bug.
+ * checkpoint: a stored run or checkpoint that is missing or does not fit the request; export: an export
+ * this run cannot give; out-of-memory / device-lost: the GPU gave up, the run ended, its memory is freed;
+ * no-webgpu: this browser has no usable adapter; request: a message that does not fit the run's state;
+ * internal: a bug.
  */
 export type ErrorKind =
   | 'config'
   | 'model'
   | 'dataset'
+  | 'checkpoint'
+  | 'export'
   | 'out-of-memory'
   | 'device-lost'
   | 'no-webgpu'
@@ -174,6 +263,10 @@ export interface ErrorEvent {
   recoverable: boolean;
   /** The configuration field at fault (kind 'config'). */
   field?: string;
+  /** The request this answers (eval, export, runs, delete-run). */
+  id?: number;
+  /** The run's last saved checkpoint, kept, when an error ended a run that had saved one. */
+  checkpoint?: { runId: string; step: number; path: string };
 }
 
 /** Something worth telling a person that does not stop the run (TRL's configuration warnings). */
@@ -187,9 +280,48 @@ export type RunEvent =
   | ProgressEvent
   | MetricsEvent
   | SamplesEvent
+  | CheckpointEvent
   | StateEvent
   | ErrorEvent
   | WarningEvent;
+
+export interface EvalResultEvent {
+  type: 'eval-result';
+  id: number;
+  /** The optimiser step of the policy evaluated. */
+  step: number;
+  /** Which rows: 'synthetic (seed S, N rows)' or 'NAME rows i, j, ...'. */
+  rows: string;
+  n: number;
+  /** Share of samples with IoU > 0.5. */
+  acc50: number;
+  mean_iou: number;
+  format_rate: number;
+  samples: EvalSample[];
+}
+
+/** A file of an export; `bytes` is transferred with the message. */
+export interface ExportedFile {
+  name: string;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+export interface ExportResultEvent {
+  type: 'export-result';
+  id: number;
+  what: ExportWhat;
+  runId: string;
+  /** The run's step the export shows. */
+  step: number;
+  files: ExportedFile[];
+}
+
+export type StoreEvent =
+  /** available: false when this browser has no OPFS (runs is then empty). */
+  | { type: 'runs'; id: number; available: boolean; runs: StoredRun[] }
+  | { type: 'run-deleted'; id: number; runId: string };
+
+export type PolicyEvent = EvalResultEvent | ExportResultEvent;
 
 /** One usable row for the preview: its image as RGBA pixels and its ground-truth box. */
 export interface PreviewRow {
@@ -210,7 +342,7 @@ export type DatasetEvent =
   | { type: 'dataset-preview'; id: number; row: PreviewRow }
   | { type: 'dataset-error'; id: number; error: { name: string; message: string } };
 
-export type WorkerEvent = RunEvent | DatasetEvent;
+export type WorkerEvent = RunEvent | DatasetEvent | PolicyEvent | StoreEvent;
 
 const DATASET_EVENTS: ReadonlySet<string> = new Set([
   'dataset-opened',

@@ -1,10 +1,14 @@
 // The GRPO worker: the app's training loop off the main thread, and the dataset panel's loader. A run
 // resolves its configuration, opens its dataset, loads the model (nano from the app's public/ files or a
-// dropped checkpoint folder) onto a WebGPU device of its own, builds the GrpoTrainer, and takes steps
-// while running, posting metrics, per-sample records and progress after each; pause, resume, step and
-// stop are honoured between steps. An error ends the run, frees its GPU memory (a lost or exhausted
-// device is dropped and a fresh one requested by the next run) and is posted with what to change; the
-// worker itself keeps serving. Messages: ./worker-protocol.ts.
+// dropped checkpoint folder) onto a WebGPU device of its own, builds the GrpoTrainer (restored from a
+// stored checkpoint when resuming), and takes steps while running, posting metrics, per-sample records
+// and progress after each; pause, resume, step and stop are honoured between steps, and so are eval and
+// export requests, which run in the same loop so they never overlap a step. Runs are saved in the
+// browser's Origin Private File System (./run-store.ts): metrics every logged step, a checkpoint every
+// save_steps, at the end and when stopped. An error ends the run, frees its GPU memory (a lost or
+// exhausted device is dropped and a fresh one requested by the next run) and is posted with what to
+// change and where the last checkpoint is kept; the worker itself keeps serving. Messages:
+// ./worker-protocol.ts.
 
 import { toGroundingRows } from '../data/dataset.ts';
 import type { DroppedEntry } from '../data/drop-browser.ts';
@@ -19,22 +23,62 @@ import type { Gpu } from '../gpu/context.ts';
 import { GpuError, NoAdapterError } from '../gpu/errors.ts';
 import { filesOpener } from '../model/byte-source.ts';
 import { loadModel, type WeightDtype } from '../model/load.ts';
+import type { PromptModel } from '../model/prompt.ts';
 import { disposeWeights, type Weights } from '../model/weights.ts';
+import type { BoxSpace } from './answer.ts';
 import { type ModelKind, resolveBoxSpace } from './box-space.ts';
-import { type GrpoConfig, resolveConfig, totalOptimizerSteps } from './config.ts';
+import {
+  CheckpointStateError,
+  type RunInfo,
+  readTrainerState,
+  restoreCheckpoint,
+  saveCheckpoint,
+  TRAINER_STATE_FILE,
+} from './checkpoint.ts';
+import {
+  configToJson,
+  type GrpoConfig,
+  GrpoConfigError,
+  intervalSteps,
+  resolveConfig,
+  totalOptimizerSteps,
+} from './config.ts';
+import { type EvalResult, evaluate } from './eval.ts';
+import {
+  adapterFiles,
+  ExportError,
+  type ExportFiles,
+  MODEL_FILES,
+  mergedWeightsFile,
+  metricsFiles,
+} from './export.ts';
 import { rewardNames } from './rewards.ts';
+import {
+  checkRunId,
+  type MetricsLine,
+  newRunId,
+  type RunRecord,
+  RunStore,
+  RunStoreError,
+  type StoreDir,
+} from './run-store.ts';
 import { GrpoTrainer } from './trainer.ts';
 import { resolveWeightDtype } from './weight-dtype.ts';
-import { describeError } from './worker-errors.ts';
+import { describeError, RequestError } from './worker-errors.ts';
 import { countingOpener, fetchNanoFiles, loadPromptModelFrom, weightBytes } from './worker-model.ts';
 import type {
   DatasetEvent,
   DatasetRequest,
   DatasetSource,
+  EvalRequest,
+  ExportedFile,
+  ExportRequest,
+  ExportWhat,
   OpenOptions,
   ProgressPhase,
   RunState,
   StartRequest,
+  StoreRequest,
   WorkerEvent,
   WorkerRequest,
 } from './worker-protocol.ts';
@@ -44,6 +88,13 @@ function post(event: WorkerEvent, transfer: Transferable[] = []): void {
 }
 
 const warn = (message: string) => post({ type: 'warning', message });
+
+const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+
+/** Posts the error answering request `id`. */
+function postRequestError(id: number, e: unknown): void {
+  post({ ...describeError(e), id });
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Datasets
@@ -136,23 +187,82 @@ async function runDataset(source: DatasetSource): Promise<OpenedRows> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Stored runs
+
+let storeOpened: Promise<RunStore | undefined> | undefined;
+
+/** The OPFS run store, opened once; without OPFS, a warning (once) and undefined. */
+function runStore(): Promise<RunStore | undefined> {
+  storeOpened ??= (async () => {
+    try {
+      if (typeof navigator.storage?.getDirectory !== 'function')
+        throw new Error('navigator.storage.getDirectory is missing');
+      // The handle has every member StoreDir names; only its iterator's element type is wider.
+      return new RunStore((await navigator.storage.getDirectory()) as unknown as StoreDir);
+    } catch (e) {
+      warn(
+        `this browser gives no Origin Private File System (${errorText(e)}), so runs are not saved: ` +
+          'training goes on without checkpoints; export the adapter and metrics before closing the page',
+      );
+      return undefined;
+    }
+  })();
+  return storeOpened;
+}
+
+const noStore = () =>
+  new RunStoreError(
+    "stored runs need the browser's Origin Private File System, which this browser does not give",
+  );
+
+// ---------------------------------------------------------------------------------------------------------
 // The run
 
 /** Thrown between loading phases when `stop` (or a new `start`) arrived. */
 class StopRequested extends Error {}
 
+/** Work on the loaded policy that runs between steps (eval, export). */
+interface Task {
+  id: number;
+  type: 'eval' | 'export';
+  run: (r: Run, trainer: GrpoTrainer) => Promise<void>;
+}
+
 interface Run {
   request: StartRequest;
+  /** runs/<id>/ in the store. */
+  id: string;
+  resumedFrom: number | null;
+  created: string;
   paused: boolean;
   stopping: boolean;
   /** `step` requests not yet taken. */
   singleSteps: number;
   /** Wakes the loop when it waits (paused or finished). */
   wake: (() => void) | undefined;
+  tasks: Task[];
+  /** The request whose task hit a GPU error, for the error event. */
+  failedRequest?: number;
   config?: GrpoConfig;
   weightDtype?: WeightDtype;
   weights?: Weights;
   trainer?: GrpoTrainer;
+  modelName?: string;
+  modelFiles?: File[];
+  prompt?: { model: PromptModel; stopIds: number[] };
+  space?: BoxSpace;
+  datasetName?: string;
+  /** Undefined without OPFS. */
+  store?: RunStore;
+  /** Whether run.json is written (on the first save or logged step). */
+  stored: boolean;
+  saveEvery: number;
+  /** The last complete checkpoint. */
+  saved?: { step: number; path: string };
+  /** The logged metrics as JSON lines (all of them without OPFS). */
+  metricsLines: string[];
+  /** Whether a failed metrics or eval write was warned about. */
+  storageWarned: boolean;
   /** Seconds of each step this worker took, for the ETA. */
   stepSeconds: number[];
 }
@@ -205,19 +315,70 @@ function dropGpu(): void {
 /** The nano checkpoint's folder in the app's public/ files. */
 const nanoBase = () => new URL(`${import.meta.env.BASE_URL}nano/`, `${self.location.origin}/`);
 
+/** nano, or a dropped folder's name (when the drop kept paths), else its model type. */
+function modelNameOf(req: StartRequest, modelType: string): string {
+  if (req.model.kind === 'nano') return 'nano';
+  const top = req.model.files.map((f) => f.webkitRelativePath.split('/')[0]).find((t) => t);
+  return top ?? modelType;
+}
+
+/**
+ * A resumed run's config: the checkpoint's, with the request's max_steps; any other field of the request
+ * that differs from the checkpoint's is an error naming it.
+ */
+function resumedConfig(stored: Record<string, unknown>, request: Record<string, unknown>, runId: string) {
+  const options = { knownRewards: rewardNames(), onWarning: warn };
+  const base = configToJson(resolveConfig(stored, { knownRewards: rewardNames() }));
+  const merged = resolveConfig({ ...stored, ...request }, options);
+  const now = configToJson(merged);
+  for (const key of Object.keys(request)) {
+    if (key === 'max_steps' || request[key] === undefined) continue;
+    if (JSON.stringify(now[key]) !== JSON.stringify(base[key]))
+      throw new GrpoConfigError(
+        key,
+        `${key}: run '${runId}' was trained with ${JSON.stringify(base[key])} and a resumed run keeps its ` +
+          `config; leave ${key} out of the request (only max_steps may change), or start a new run`,
+      );
+  }
+  return merged;
+}
+
 async function setUp(r: Run): Promise<GrpoTrainer> {
   const req = r.request;
-  const config = resolveConfig(req.config, {
-    ...(req.preset === undefined ? {} : { preset: req.preset }),
-    knownRewards: rewardNames(),
-    onWarning: warn,
-  });
+  const store = await runStore();
+  r.store = store;
+  let resume: { step: number; run: RunInfo } | undefined;
+  let config: GrpoConfig;
+  if (req.resume) {
+    if (!store) throw noStore();
+    const id = checkRunId(req.resume.runId);
+    const record = await store.readRun(id);
+    const step = await store.resumeStep(id, req.resume.step);
+    const saved = readTrainerState(await store.readCheckpointFile(id, step, TRAINER_STATE_FILE));
+    config = resumedConfig(saved.config, req.config, id);
+    resume = { step, run: saved.run };
+    Object.assign(r, { id, resumedFrom: step, created: record.created });
+  } else {
+    config = resolveConfig(req.config, {
+      ...(req.preset === undefined ? {} : { preset: req.preset }),
+      knownRewards: rewardNames(),
+      onWarning: warn,
+    });
+    while (store && (await store.has(r.id))) r.id = newRunId();
+  }
   r.config = config;
 
   progress('opening-dataset', 0, 1);
   const dataset = await runDataset(req.dataset);
   // Fails now, not after the weights are on the GPU, when the rows cannot fill one generation batch.
-  totalOptimizerSteps(config, dataset.rows.length);
+  const totalSteps = totalOptimizerSteps(config, dataset.rows.length);
+  r.saveEvery = intervalSteps(config.save_steps, totalSteps);
+  if (resume && dataset.name !== resume.run.dataset)
+    throw new CheckpointStateError(
+      `run '${r.id}' was trained on the dataset '${resume.run.dataset}', not '${dataset.name}'; resume ` +
+        'it with the same dataset',
+    );
+  r.datasetName = dataset.name;
   progress('opening-dataset', 1, 1);
   checkStop(r);
 
@@ -226,6 +387,13 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
   const prompt = await loadPromptModelFrom(filesOpener(files));
   const kind: ModelKind = req.model.kind === 'nano' ? 'nano' : prompt.model.config.modelType;
   const space = resolveBoxSpace(config.box_space, kind, prompt.boxSpace);
+  r.modelName = modelNameOf(req, prompt.model.config.modelType);
+  if (resume && r.modelName !== resume.run.model)
+    throw new CheckpointStateError(
+      `run '${r.id}' was trained on the model '${resume.run.model}', not '${r.modelName}'; resume it ` +
+        'with the same model',
+    );
+  Object.assign(r, { modelFiles: files, prompt: { model: prompt.model, stopIds: prompt.stopIds }, space });
   checkStop(r);
 
   const g = await acquireGpu();
@@ -262,6 +430,14 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
     stopIds: prompt.stopIds,
   });
   r.trainer = trainer;
+  if (resume && store) {
+    r.saved = { step: resume.step, path: `runs/${r.id}/checkpoint-${resume.step}` };
+    await restoreCheckpoint(trainer, (name) => store.readCheckpointFile(r.id, resume.step, name));
+    // The steps after the checkpoint are taken again: their old metrics go.
+    await store.truncateMetrics(r.id, resume.step);
+    await store.writeRun(runRecord(r));
+    r.stored = true;
+  }
   const count = (tensors: Iterable<{ size: number }>) => [...tensors].reduce((n, t) => n + t.size, 0);
   post({
     type: 'ready',
@@ -276,9 +452,69 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
     dataset: { name: dataset.name, rows: dataset.rows.length },
     config,
     totalSteps: trainer.totalSteps,
+    run: { id: r.id, resumedFrom: r.resumedFrom, saving: store !== undefined },
   });
-  progress('training', 0, trainer.totalSteps);
+  progress('training', trainer.step, trainer.totalSteps);
   return trainer;
+}
+
+function runRecord(r: Run): RunRecord {
+  return {
+    format: 'vision-grpo-run',
+    version: 1,
+    id: r.id,
+    model: r.modelName!,
+    dataset: r.datasetName!,
+    config: configToJson(r.config!),
+    created: r.created,
+  };
+}
+
+/** Writes run.json before the run's first file. */
+async function ensureStored(r: Run, store: RunStore): Promise<void> {
+  if (r.stored) return;
+  await store.writeRun(runRecord(r));
+  r.stored = true;
+}
+
+/** Warns that a write to OPFS failed: every checkpoint, but metrics and evaluations once per run. */
+function storageFailed(r: Run, what: string, e: unknown, always = false): void {
+  if (r.storageWarned && !always) return;
+  r.storageWarned = true;
+  warn(
+    `${what} could not be saved in this browser's storage (${errorText(e)}); training goes on. ` +
+      `${r.saved ? `The last saved checkpoint is ${r.saved.path}. ` : ''}Free space by deleting old runs ` +
+      "('delete-run'), or export the adapter and metrics now",
+  );
+}
+
+async function logMetrics(r: Run, line: MetricsLine): Promise<void> {
+  r.metricsLines.push(JSON.stringify(line));
+  if (!r.store) return;
+  try {
+    await ensureStored(r, r.store);
+    await r.store.appendMetrics(r.id, line);
+  } catch (e) {
+    storageFailed(r, `the metrics of step ${line.step}`, e);
+  }
+}
+
+/** Saves a checkpoint of the current step unless it is step 0 or already saved. */
+async function save(r: Run, trainer: GrpoTrainer): Promise<void> {
+  const store = r.store;
+  const step = trainer.step;
+  if (!store || step === 0 || r.saved?.step === step) return;
+  // Reads the GPU: a GPU error here ends the run like a failed step.
+  const files = await saveCheckpoint(trainer, { model: r.modelName!, dataset: r.datasetName!, run_id: r.id });
+  try {
+    await ensureStored(r, store);
+    const { path, removed } = await store.saveCheckpoint(r.id, step, files);
+    r.saved = { step, path };
+    const bytes = Object.values(files).reduce((n, b) => n + b.byteLength, 0);
+    post({ type: 'checkpoint', runId: r.id, step, path, bytes, removed });
+  } catch (e) {
+    storageFailed(r, `checkpoint-${step}`, e, true);
+  }
 }
 
 async function takeStep(r: Run, trainer: GrpoTrainer): Promise<void> {
@@ -298,11 +534,30 @@ async function takeStep(r: Run, trainer: GrpoTrainer): Promise<void> {
   const times = r.stepSeconds.length > 1 ? r.stepSeconds.slice(1) : r.stepSeconds;
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   progress('training', report.step, report.totalSteps, mean * (report.totalSteps - report.step));
+  if (report.logged) await logMetrics(r, { step: report.step, ...report.logged });
+  if (report.step % r.saveEvery === 0 || trainer.done) await save(r, trainer);
+}
+
+async function runTask(r: Run, trainer: GrpoTrainer, task: Task): Promise<void> {
+  try {
+    await task.run(r, trainer);
+  } catch (e) {
+    if (e instanceof GpuError) {
+      r.failedRequest = task.id;
+      throw e;
+    }
+    postRequestError(task.id, e);
+  }
 }
 
 async function trainLoop(r: Run, trainer: GrpoTrainer): Promise<void> {
   for (;;) {
-    if (r.stopping) return;
+    if (r.stopping) return save(r, trainer);
+    const task = r.tasks.shift();
+    if (task) {
+      await runTask(r, trainer, task);
+      continue;
+    }
     if (trainer.done) {
       setState('finished', r);
       await sleep(r);
@@ -350,16 +605,25 @@ async function execute(r: Run): Promise<void> {
     if (!(e instanceof StopRequested)) {
       end = 'idle';
       gpuFailed = e instanceof GpuError && !(e instanceof NoAdapterError);
-      post(
-        describeError(e, {
+      post({
+        ...describeError(e, {
           ...(r.config ? { config: r.config } : {}),
           ...(r.trainer ? { step: r.trainer.step + 1, totalSteps: r.trainer.totalSteps } : {}),
           ...(r.weightDtype ? { weightDtype: r.weightDtype } : {}),
+          ...(r.store
+            ? { store: { runId: r.id, saveEvery: r.saveEvery, ...(r.saved ? { last: r.saved } : {}) } }
+            : {}),
           hasF16: gpu?.hasF16 ?? false,
         }),
-      );
+        ...(r.failedRequest === undefined ? {} : { id: r.failedRequest }),
+      });
     }
   }
+  for (const task of r.tasks.splice(0))
+    postRequestError(
+      task.id,
+      new RequestError(`the run ended before '${task.type}' ran; load a run and send it again`),
+    );
   try {
     await release(r, gpuFailed);
   } catch (e) {
@@ -380,10 +644,18 @@ async function start(req: StartRequest): Promise<void> {
   await runEnded;
   const r: Run = {
     request: req,
+    id: newRunId(),
+    resumedFrom: null,
+    created: new Date().toISOString(),
     paused: req.paused === true,
     stopping: false,
     singleSteps: 0,
     wake: undefined,
+    tasks: [],
+    stored: false,
+    saveEvery: 1,
+    metricsLines: [],
+    storageWarned: false,
     stepSeconds: [],
   };
   run = r;
@@ -423,6 +695,227 @@ function steer(type: 'pause' | 'resume' | 'step' | 'stop'): void {
   wake(r);
 }
 
+/** The loaded run, for work on its policy. */
+function loadedRun(type: Task['type']): Run {
+  const r = run;
+  if (!r || r.stopping)
+    throw new RequestError(
+      `'${type}' needs a loaded run: start one (or resume a stored run with paused: true) first`,
+    );
+  return r;
+}
+
+/** Queues work on the run's policy: it runs before the next step (at once when paused or finished). */
+function enqueue(r: Run, task: Task): void {
+  r.tasks.push(task);
+  wake(r);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Eval and export
+
+/** The default held-out seed of the synthetic eval rows (the CLI's too). */
+const EVAL_SEED = 424242;
+
+function evalRows(req: EvalRequest, r: Run): OpenedRows {
+  const rows = req.rows;
+  if (rows.kind === 'synthetic') {
+    const { count } = rows;
+    if (!Number.isInteger(count) || count < 1)
+      throw new RequestError(`eval: rows.count must be a whole number of rows from 1, got ${count}`);
+    const training = r.request.dataset.kind === 'synthetic' ? r.request.dataset.seed : undefined;
+    const seed = rows.seed ?? (training === EVAL_SEED ? EVAL_SEED + 1 : EVAL_SEED);
+    if (!Number.isInteger(seed) || seed < 0)
+      throw new RequestError(`eval: rows.seed must be a whole number from 0, got ${seed}`);
+    if (seed === training) warn(`eval: seed ${seed} is the training set's, so these rows are not held out`);
+    return { name: syntheticName(seed, count), rows: syntheticDataset(seed, count, NANO_TASK) };
+  }
+  const { indices } = rows;
+  if (!Array.isArray(indices) || indices.length === 0)
+    throw new RequestError('eval: rows.indices must list the opened dataset rows to evaluate');
+  const bad = indices.find((i) => !Number.isInteger(i) || panel.rows[i] === undefined);
+  if (bad !== undefined)
+    throw new RequestError(
+      `eval: there is no usable row ${bad} in the opened dataset '${panel.name}' (it has ` +
+        `${panel.rows.length}); open a dataset first, or give indices below ${panel.rows.length}`,
+    );
+  const shown = indices.slice(0, 8).join(', ') + (indices.length > 8 ? ', ...' : '');
+  return { name: `${panel.name} rows ${shown}`, rows: indices.map((i) => panel.rows[i]!) };
+}
+
+function evalTask(req: EvalRequest, loaded: Run): Task {
+  const held = evalRows(req, loaded);
+  const length = req.maxCompletionLength;
+  if (length !== undefined && !(Number.isInteger(length) && length >= 1))
+    throw new RequestError(`eval: maxCompletionLength must be a whole number from 1, got ${length}`);
+  const batch = req.batchSize;
+  if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1))
+    throw new RequestError(`eval: batchSize must be a whole number from 1, got ${batch}`);
+  return {
+    id: req.id,
+    type: 'eval',
+    run: async (r, trainer) => {
+      const c = r.config!;
+      const lora = trainer.policy.lora;
+      const training = lora?.training;
+      if (lora) lora.training = false;
+      progress('evaluating', 0, held.rows.length);
+      let result: EvalResult;
+      try {
+        result = await evaluate(trainer.setup.gpu, r.prompt!.model, trainer.policy.current, held.rows, {
+          space: r.space!,
+          maxCompletionLength: length ?? c.max_completion_length,
+          stopIds: r.prompt!.stopIds,
+          systemPrompt: c.system_prompt,
+          prefill: c.assistant_prefill,
+          minPixels: c.min_pixels,
+          maxPixels: c.max_pixels,
+          ...(batch === undefined ? {} : { batchSize: batch }),
+          onProgress: (done, total) => progress('evaluating', done, total),
+        });
+      } finally {
+        if (lora) lora.training = training!;
+      }
+      const { n, acc50, mean_iou, format_rate, samples } = result;
+      post({
+        type: 'eval-result',
+        id: req.id,
+        step: trainer.step,
+        rows: held.name,
+        n,
+        acc50,
+        mean_iou,
+        format_rate,
+        samples,
+      });
+      if (!r.store) return;
+      try {
+        await ensureStored(r, r.store);
+        await r.store.appendEval(r.id, {
+          step: trainer.step,
+          rows: held.name,
+          n,
+          acc50,
+          mean_iou,
+          format_rate,
+        });
+      } catch (e) {
+        storageFailed(r, 'the evaluation', e);
+      }
+    },
+  };
+}
+
+/** A file of an export, its bytes in an ArrayBuffer of their own (so it can be transferred). */
+function exported(name: string, bytes: Uint8Array): ExportedFile {
+  const own =
+    bytes.buffer instanceof ArrayBuffer &&
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength
+      ? (bytes as Uint8Array<ArrayBuffer>)
+      : new Uint8Array(bytes);
+  return { name, bytes: own };
+}
+
+function postExport(id: number, what: ExportWhat, runId: string, step: number, files: ExportFiles): void {
+  const list = Object.entries(files).map(([name, bytes]) => exported(name, bytes));
+  post(
+    { type: 'export-result', id, what, runId, step, files: list },
+    list.map((f) => f.bytes.buffer),
+  );
+}
+
+async function liveExport(r: Run, trainer: GrpoTrainer, what: ExportWhat): Promise<ExportFiles> {
+  switch (what) {
+    case 'adapter':
+      return adapterFiles(trainer.policy.lora, r.modelName!);
+    case 'merged': {
+      const files: ExportFiles = {};
+      const weights = await mergedWeightsFile(trainer.setup.gpu, r.weights!, trainer.policy.lora);
+      for (const f of r.modelFiles!)
+        if (MODEL_FILES.includes(f.name)) files[f.name] = new Uint8Array(await f.arrayBuffer());
+      files['model.safetensors'] = weights;
+      return files;
+    }
+    case 'metrics': {
+      const text =
+        r.store && r.stored ? await r.store.readMetrics(r.id) : r.metricsLines.map((l) => `${l}\n`).join('');
+      return metricsFiles(text);
+    }
+  }
+}
+
+/** An export of a stored run that is not loaded, from its files. */
+async function storedExport(req: ExportRequest, runId: string): Promise<void> {
+  const store = await runStore();
+  if (!store) throw noStore();
+  await store.readRun(runId);
+  if (req.what === 'metrics') {
+    const text = await store.readMetrics(runId);
+    const last = text.trim().split('\n').at(-1);
+    const step = last ? (JSON.parse(last) as MetricsLine).step : 0;
+    return postExport(req.id, req.what, runId, step, metricsFiles(text));
+  }
+  if (req.what === 'merged')
+    throw new ExportError(
+      `a merged export needs the run loaded: resume run '${runId}' (a start request with resume: ` +
+        "{ runId } and paused: true), then export 'merged'",
+    );
+  const step = await store.resumeStep(runId);
+  const files: ExportFiles = {};
+  for (const name of ['adapter_config.json', 'adapter_model.safetensors']) {
+    const bytes = await store.readCheckpointFile(runId, step, name);
+    if (!bytes)
+      throw new ExportError(
+        `run '${runId}' fine-tunes every weight (use_peft false), so it has no adapter; resume it and ` +
+          "export 'merged' for the full model folder",
+      );
+    files[name] = bytes;
+  }
+  postExport(req.id, req.what, runId, step, files);
+}
+
+async function handleExport(req: ExportRequest): Promise<void> {
+  if (!['adapter', 'merged', 'metrics'].includes(req.what))
+    throw new RequestError(
+      `export: what must be 'adapter', 'merged' or 'metrics', got ${JSON.stringify(req.what)}`,
+    );
+  const runId = req.runId === undefined ? undefined : checkRunId(req.runId);
+  if (runId !== undefined && (run === undefined || run.stopping || run.id !== runId))
+    return storedExport(req, runId);
+  enqueue(loadedRun('export'), {
+    id: req.id,
+    type: 'export',
+    run: async (r, trainer) => {
+      const files = await liveExport(r, trainer, req.what);
+      postExport(req.id, req.what, r.id, trainer.step, files);
+    },
+  });
+}
+
+async function handleStore(req: StoreRequest): Promise<void> {
+  const store = await runStore();
+  switch (req.type) {
+    case 'runs':
+      post({
+        type: 'runs',
+        id: req.id,
+        available: store !== undefined,
+        runs: store ? await store.list() : [],
+      });
+      return;
+    case 'delete-run': {
+      const runId = checkRunId(req.runId);
+      if (!store) throw noStore();
+      if (run && run.id === runId)
+        throw new RequestError(`run '${runId}' is loaded; stop it first, then delete it`);
+      await store.deleteRun(runId);
+      post({ type: 'run-deleted', id: req.id, runId });
+      return;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
@@ -436,6 +929,21 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
     case 'step':
     case 'stop':
       steer(req.type);
+      return;
+    case 'eval':
+      try {
+        const r = loadedRun('eval');
+        enqueue(r, evalTask(req, r));
+      } catch (e) {
+        postRequestError(req.id, e);
+      }
+      return;
+    case 'export':
+      handleExport(req).catch((e: unknown) => postRequestError(req.id, e));
+      return;
+    case 'runs':
+    case 'delete-run':
+      handleStore(req).catch((e: unknown) => postRequestError(req.id, e));
       return;
     default:
       handleDataset(req).catch((e: unknown) => {

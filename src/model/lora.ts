@@ -120,9 +120,9 @@ const LAYER_PROJECTIONS = new Set(DEFAULT_LORA_TARGETS);
  */
 export function peftTargetModules(targets: readonly string[] | string): string {
   if (typeof targets === 'string') return targets;
-  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const literal = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const parts = targets.map((t) =>
-    LAYER_PROJECTIONS.has(t) ? `.*\\.layers\\.\\d+\\.(?:self_attn|mlp)\\.${t}` : `(?:.*\\.)?${escape(t)}`,
+    LAYER_PROJECTIONS.has(t) ? `.*\\.layers\\.\\d+\\.(?:self_attn|mlp)\\.${t}` : `(?:.*\\.)?${literal(t)}`,
   );
   return parts.join('|');
 }

@@ -83,7 +83,11 @@ test('the synthetic set by default; a picked zip is opened, reported and preview
     assert.match((await page.getByTestId('dataset-synthetic').textContent()) ?? '', /1,000 grounding tasks/);
     await page.getByTestId('preview-show').click();
     await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
-    assert.match((await page.getByTestId('preview-question').textContent()) ?? '', /\?$/);
+    // A synthetic question in any of its three forms ("Where is the ...?", "Find the ... in the image.").
+    assert.match(
+      (await page.getByTestId('preview-question').textContent()) ?? '',
+      /^(Where is the|Find the|What is the bounding box of the) \w+/,
+    );
     assert.match((await page.getByTestId('preview-position').textContent()) ?? '', /1 \/ 1,000/);
 
     await page.getByTestId('dataset-files-input').setInputFiles(path.join(dir, 'grounding.zip'));

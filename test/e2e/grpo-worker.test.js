@@ -1,17 +1,14 @@
 // End-to-end test of the GRPO worker as the build bundles it (dist/assets/worker-*.js), in Chromium with
 // WebGPU on SwiftShader: a page of the served app starts the worker, which fetches nano from the app's
 // own files and trains it on a small synthetic set. The run starts paused, takes one step on `step`, the
-// second on `resume`, finishes, and is stopped; every message is checked (states, progress, TRL metric
-// names, per-sample records). Then the same worker refuses a bad configuration naming its field, serves
+// second on `resume`, finishes (saving a checkpoint), and is stopped; every message is checked (states,
+// progress, TRL metric names, per-sample records). Then the same worker refuses a bad configuration naming its field, serves
 // dataset requests, loads nano as a dropped folder with LoRA on the dataset it opened, and names the file
 // a folder lacks. Run `npm run build` first.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startPreview, WEBGPU_ARGS, withPage } from './harness.js';
-
-const events = (page) => page.evaluate(() => window.events);
+import { events, NANO_FILES, send, startWorker, waitFor, workerChunk } from './grpo-worker-harness.js';
+import { startPreview, WEBGPU_ARGS, withPage } from './harness.js';
 
 /** @type {{ port: number, close: () => Promise<void> } | undefined} */
 let server;
@@ -19,26 +16,12 @@ let chunk = '';
 
 before(async () => {
   server = await startPreview();
-  const chunks = readdirSync(path.join(ROOT, 'dist', 'assets')).filter((f) => /^worker-.*\.js$/.test(f));
-  assert.equal(chunks.length, 1, `expected one worker chunk in dist/assets, got ${chunks.join(', ')}`);
-  chunk = `/assets/${chunks[0]}`;
+  chunk = workerChunk();
 });
 
 after(async () => {
   await server?.close();
 });
-
-const NANO_FILES = [
-  'config.json',
-  'generation_config.json',
-  'model.safetensors',
-  'preprocessor_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-];
-
-/** SwiftShader is slow: generous, while a step takes seconds. */
-const EVENT_TIMEOUT = 240_000;
 
 const START = {
   type: 'start',
@@ -57,47 +40,11 @@ const START = {
   paused: true,
 };
 
-/** Starts the worker chunk in the page; its events collect in window.events with their time (ms). */
-async function startWorker(page) {
-  await page.evaluate((src) => {
-    const t0 = performance.now();
-    window.events = [];
-    window.grpo = new Worker(src, { type: 'module' });
-    window.grpo.onmessage = (e) => window.events.push({ ...e.data, at: performance.now() - t0 });
-    window.grpo.onerror = (e) =>
-      window.events.push({ type: 'worker-error', message: e.message, at: performance.now() - t0 });
-  }, chunk);
-}
-
-const send = (page, message) => page.evaluate((m) => window.grpo.postMessage(m), message);
-
-/**
- * The first event after the first `from` events that `match` accepts (a self-contained arrow function,
- * sent to the page as source); a worker error fails at once.
- */
-async function waitFor(page, from, what, match) {
-  const find = `(() => {
-    const tail = window.events.slice(${from});
-    return tail.find((e) => e.type === 'worker-error') ?? tail.find(${match.toString()}) ?? false;
-  })()`;
-  let event;
-  try {
-    event = await (
-      await page.waitForFunction(find, undefined, { timeout: EVENT_TIMEOUT, polling: 100 })
-    ).jsonValue();
-  } catch (e) {
-    const seen = (await events(page)).map((x) => x.type + (x.state ? `:${x.state}` : '')).join(', ');
-    throw new Error(`no ${what} event (${e.message}); events: ${seen}`);
-  }
-  assert.notEqual(event.type, 'worker-error', `the worker failed: ${event.message}`);
-  return event;
-}
-
 test('nano trains two steps in the worker: ready, progress, states, metrics, samples; stop', {
   timeout: 600_000,
 }, async () => {
   await withPage(WEBGPU_ARGS, `http://127.0.0.1:${server?.port}/`, 'grpo-worker.png', async (page) => {
-    await startWorker(page);
+    await startWorker(page, chunk);
     await send(page, START);
     const ready = await waitFor(page, 0, 'ready', (e) => e.type === 'ready');
     await waitFor(page, 0, 'paused', (e) => e.type === 'state' && e.state === 'paused');
@@ -123,6 +70,13 @@ test('nano trains two steps in the worker: ready, progress, states, metrics, sam
         ['finished', 2],
         ['stopped', 2],
       ],
+    );
+
+    // The finished run saved one checkpoint (save_steps 50, so only the one at the end) in OPFS.
+    assert.equal(ready.run.saving, true);
+    assert.deepEqual(
+      all.filter((e) => e.type === 'checkpoint').map((e) => [e.step, e.path]),
+      [[2, `runs/${ready.run.id}/checkpoint-2`]],
     );
 
     const { vendor, architecture, device, description } = ready.adapter;

@@ -9,9 +9,12 @@ import {
   OutOfMemoryError,
 } from '../../src/gpu/errors.ts';
 import { resolveBoxSpace } from '../../src/grpo/box-space.ts';
+import { CheckpointStateError } from '../../src/grpo/checkpoint.ts';
 import { GrpoConfigError, resolveConfig } from '../../src/grpo/config.ts';
+import { ExportError } from '../../src/grpo/export.ts';
+import { RunStoreError } from '../../src/grpo/run-store.ts';
 import { resolveWeightDtype } from '../../src/grpo/weight-dtype.ts';
-import { describeError } from '../../src/grpo/worker-errors.ts';
+import { describeError, RequestError } from '../../src/grpo/worker-errors.ts';
 import { CheckpointError } from '../../src/model/errors.ts';
 
 describe('box_space auto', () => {
@@ -103,5 +106,35 @@ describe('worker errors', () => {
       kind: 'internal',
       message: 'Error: thrown string',
     });
+  });
+  it('a run that fails while training says where its last checkpoint is kept', () => {
+    const store = { runId: 'r1', saveEvery: 50, last: { step: 100, path: 'runs/r1/checkpoint-100' } };
+    const oom = describeError(new OutOfMemoryError(2 ** 20, 'x'), {
+      config,
+      step: 101,
+      totalSteps: 300,
+      store,
+    });
+    expect(oom.checkpoint).toEqual({ runId: 'r1', step: 100, path: 'runs/r1/checkpoint-100' });
+    expect(oom.message).toMatch(/then start again\. Nothing up to step 100 is lost: its checkpoint is kept/);
+    expect(oom.message).toMatch(
+      /at runs\/r1\/checkpoint-100; continue from it with .*resume: \{ runId: 'r1' \}/,
+    );
+    const early = describeError(new DeviceLostError('unknown', 'reset'), {
+      step: 3,
+      store: { runId: 'r1', saveEvery: 50 },
+    });
+    expect(early.checkpoint).toBeUndefined();
+    expect(early.message).toMatch(/No checkpoint was saved yet \(one every 50 steps\)\.$/);
+    // Not while loading, nor for errors that are the request's.
+    expect(describeError(new OutOfMemoryError(1, ''), { store }).message).not.toMatch(/checkpoint/);
+    expect(describeError(new RequestError('no'), { step: 3, store }).message).toBe('no');
+  });
+
+  it('stored runs, exports and requests', () => {
+    for (const e of [new CheckpointStateError('x'), new RunStoreError('y')])
+      expect(describeError(e)).toMatchObject({ kind: 'checkpoint', recoverable: true });
+    expect(describeError(new ExportError('z'))).toMatchObject({ kind: 'export', recoverable: true });
+    expect(describeError(new RequestError('w'))).toMatchObject({ kind: 'request', name: 'RequestError' });
   });
 });
