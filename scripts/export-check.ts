@@ -23,7 +23,7 @@ import type { Gpu } from '../src/gpu/context.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { saveCheckpoint } from '../src/grpo/checkpoint.ts';
 import { resolveConfig } from '../src/grpo/config.ts';
-import { registerReward, rewardNames } from '../src/grpo/rewards.ts';
+import { registerReward, rewardNames } from '../src/grpo/rewards/rewards.ts';
 import { GrpoTrainer } from '../src/grpo/trainer.ts';
 import { directoryOpener } from '../src/model/byte-source-node.ts';
 import type { ModelConfig } from '../src/model/config.ts';

@@ -11,7 +11,7 @@ import { loadPromptModel, NANO_DIR } from '../src/cli/model-input.ts';
 import { syntheticDataset } from '../src/data/synthetic.ts';
 import { saveCheckpoint } from '../src/grpo/checkpoint.ts';
 import { resolveConfig } from '../src/grpo/config.ts';
-import { registerReward, rewardNames } from '../src/grpo/rewards.ts';
+import { registerReward, rewardNames } from '../src/grpo/rewards/rewards.ts';
 import { GrpoTrainer } from '../src/grpo/trainer.ts';
 import { directoryOpener } from '../src/model/byte-source-node.ts';
 import { loadModel } from '../src/model/load.ts';

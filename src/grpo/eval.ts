@@ -6,8 +6,8 @@
 import type { Box, GroundingRow } from '../data/row.ts';
 import type { Gpu } from '../gpu/context.ts';
 import type { PromptModel } from '../model/prompt.ts';
-import type { BoxSpace } from './answer.ts';
 import type { PolicyView } from './policy.ts';
+import type { BoxSpace } from './rewards/answer.ts';
 import { buildTrainingPrompt, type PromptSettings, rollout } from './rollout.ts';
 
 export interface EvalSettings extends PromptSettings {

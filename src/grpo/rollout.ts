@@ -11,9 +11,9 @@ import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { generateBatch } from '../model/generate.ts';
 import { buildPrompt, decodeCompletion, type PromptModel } from '../model/prompt.ts';
-import type { BoxSpace, ImageFrame, ParsedAnswer } from './answer.ts';
 import type { PolicyView } from './policy.ts';
-import { scoreCompletion } from './rewards.ts';
+import type { BoxSpace, ImageFrame, ParsedAnswer } from './rewards/answer.ts';
+import { scoreCompletion } from './rewards/rewards.ts';
 import { imageFeatures, type SequenceImage } from './sequences.ts';
 
 export interface PromptSettings {

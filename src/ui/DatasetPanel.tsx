@@ -7,7 +7,7 @@ import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
 import { droppedEntries, inputEntries } from '../data/drop-browser.ts';
 import type { FieldOverrides } from '../data/json-rows.ts';
 import type { ValidationReport } from '../data/validation-report.ts';
-import type { OpenOptions, PreviewRow } from '../grpo/worker-protocol.ts';
+import type { OpenOptions, PreviewRow } from '../grpo/worker/protocol.ts';
 import { type DatasetState, useDataset } from './useDataset.ts';
 
 const LISTED_ISSUES = 100;

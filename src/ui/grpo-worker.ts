@@ -1,6 +1,6 @@
-// The page's one GRPO worker (src/grpo/worker.ts), created on first use and kept for the page's life: it
+// The page's one GRPO worker (src/grpo/worker/worker.ts), created on first use and kept for the page's life: it
 // holds the dataset the panel opened and the training run, so React remounts must not end it.
-import type { WorkerEvent, WorkerRequest } from '../grpo/worker-protocol.ts';
+import type { WorkerEvent, WorkerRequest } from '../grpo/worker/protocol.ts';
 
 type Listener = (event: WorkerEvent) => void;
 
@@ -9,7 +9,7 @@ const listeners = new Set<Listener>();
 
 function grpoWorker(): Worker {
   if (worker === undefined) {
-    worker = new Worker(new URL('../grpo/worker.ts', import.meta.url), { type: 'module' });
+    worker = new Worker(new URL('../grpo/worker/worker.ts', import.meta.url), { type: 'module' });
     worker.onmessage = (event: MessageEvent<WorkerEvent>) => {
       for (const listener of listeners) listener(event.data);
     };

@@ -11,7 +11,7 @@ import {
   isDatasetEvent,
   type OpenOptions,
   type PreviewRow,
-} from '../grpo/worker-protocol.ts';
+} from '../grpo/worker/protocol.ts';
 import { onWorkerEvent, postToWorker } from './grpo-worker.ts';
 
 export const SYNTHETIC_SEED = 0;

@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
-import { parseAnswer, toOriginalPixels } from '../../src/grpo/answer.ts';
 import { resolveConfig } from '../../src/grpo/config.ts';
+import { parseAnswer, toOriginalPixels } from '../../src/grpo/rewards/answer.ts';
 import { buildTrainingPrompt } from '../../src/grpo/rollout.ts';
 import { referenceCompletion, SftTrainer } from '../../src/grpo/sft.ts';
 import { directoryOpener } from '../../src/model/byte-source-node.ts';

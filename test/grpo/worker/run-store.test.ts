@@ -12,7 +12,7 @@ import {
   type StoreDir,
   type StoreFile,
   type StoreWritable,
-} from '../../src/grpo/run-store.ts';
+} from '../../../src/grpo/worker/run-store.ts';
 
 const notFound = (name: string) => new DOMException(`${name} not found`, 'NotFoundError');
 

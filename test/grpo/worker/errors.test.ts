@@ -1,21 +1,21 @@
 // The worker's run helpers without a GPU: box_space 'auto' per model, the weight storage a config asks
 // for, and errors mapped to the kinds and messages the app shows (what to lower after an out-of-memory).
 import { describe, expect, it } from 'vitest';
-import { DatasetFormatError } from '../../src/data/errors.ts';
+import { DatasetFormatError } from '../../../src/data/errors.ts';
 import {
   DeviceLostError,
   GpuValidationError,
   NoAdapterError,
   OutOfMemoryError,
-} from '../../src/gpu/errors.ts';
-import { resolveBoxSpace } from '../../src/grpo/box-space.ts';
-import { CheckpointStateError } from '../../src/grpo/checkpoint.ts';
-import { GrpoConfigError, resolveConfig } from '../../src/grpo/config.ts';
-import { ExportError } from '../../src/grpo/export.ts';
-import { RunStoreError } from '../../src/grpo/run-store.ts';
-import { resolveWeightDtype } from '../../src/grpo/weight-dtype.ts';
-import { describeError, RequestError } from '../../src/grpo/worker-errors.ts';
-import { CheckpointError } from '../../src/model/errors.ts';
+} from '../../../src/gpu/errors.ts';
+import { CheckpointStateError } from '../../../src/grpo/checkpoint.ts';
+import { GrpoConfigError, resolveConfig } from '../../../src/grpo/config.ts';
+import { ExportError } from '../../../src/grpo/export.ts';
+import { resolveBoxSpace } from '../../../src/grpo/rewards/box-space.ts';
+import { resolveWeightDtype } from '../../../src/grpo/weight-dtype.ts';
+import { describeError, RequestError } from '../../../src/grpo/worker/errors.ts';
+import { RunStoreError } from '../../../src/grpo/worker/run-store.ts';
+import { CheckpointError } from '../../../src/model/errors.ts';
 
 describe('box_space auto', () => {
   it('resolves per model and leaves an explicit space alone', () => {

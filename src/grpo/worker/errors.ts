@@ -1,8 +1,8 @@
 // The worker's errors as the app receives them: each error class mapped to a kind, whether starting
 // again can succeed, and, for the GPU giving up (out of memory, device lost), which settings to lower,
 // with the run's current values, and where the run's last checkpoint is kept.
-import { DataOptionsError, DatasetFormatError, ImageDecodeError } from '../data/errors.ts';
-import { DeviceLostError, formatBytes, NoAdapterError, OutOfMemoryError } from '../gpu/errors.ts';
+import { DataOptionsError, DatasetFormatError, ImageDecodeError } from '../../data/errors.ts';
+import { DeviceLostError, formatBytes, NoAdapterError, OutOfMemoryError } from '../../gpu/errors.ts';
 import {
   ChatTemplateError,
   CheckpointError,
@@ -12,13 +12,13 @@ import {
   TensorMismatchError,
   TokenizerFileError,
   UnsupportedTokenizerError,
-} from '../model/errors.ts';
-import type { WeightDtype } from '../model/load.ts';
-import { CheckpointStateError } from './checkpoint.ts';
-import { type GrpoConfig, GrpoConfigError } from './config.ts';
-import { ExportError } from './export.ts';
+} from '../../model/errors.ts';
+import type { WeightDtype } from '../../model/load.ts';
+import { CheckpointStateError } from '../checkpoint.ts';
+import { type GrpoConfig, GrpoConfigError } from '../config.ts';
+import { ExportError } from '../export.ts';
+import type { ErrorEvent } from './protocol.ts';
 import { RunStoreError } from './run-store.ts';
-import type { ErrorEvent } from './worker-protocol.ts';
 
 /** A request that does not fit the worker's state or is malformed; the message says what to send. */
 export class RequestError extends Error {

@@ -8,25 +8,23 @@
 // save_steps, at the end and when stopped. An error ends the run, frees its GPU memory (a lost or
 // exhausted device is dropped and a fresh one requested by the next run) and is posted with what to
 // change and where the last checkpoint is kept; the worker itself keeps serving. Messages:
-// ./worker-protocol.ts.
+// ./protocol.ts.
 
-import { toGroundingRows } from '../data/dataset.ts';
-import type { DroppedEntry } from '../data/drop-browser.ts';
-import { DatasetFormatError } from '../data/errors.ts';
-import { droppedFileFromFile } from '../data/files.ts';
-import { decodeImageBrowser } from '../data/image-decode-browser.ts';
-import { openDataset } from '../data/open-dataset.ts';
-import type { GroundingRow } from '../data/row.ts';
-import { NANO_TASK, syntheticDataset } from '../data/synthetic.ts';
-import { createBrowserGpu } from '../gpu/browser.ts';
-import type { Gpu } from '../gpu/context.ts';
-import { GpuError, NoAdapterError } from '../gpu/errors.ts';
-import { filesOpener } from '../model/byte-source.ts';
-import { loadModel, type WeightDtype } from '../model/load.ts';
-import type { PromptModel } from '../model/prompt.ts';
-import { disposeWeights, type Weights } from '../model/weights.ts';
-import type { BoxSpace } from './answer.ts';
-import { type ModelKind, resolveBoxSpace } from './box-space.ts';
+import { toGroundingRows } from '../../data/dataset.ts';
+import type { DroppedEntry } from '../../data/drop-browser.ts';
+import { DatasetFormatError } from '../../data/errors.ts';
+import { droppedFileFromFile } from '../../data/files.ts';
+import { decodeImageBrowser } from '../../data/image-decode-browser.ts';
+import { openDataset } from '../../data/open-dataset.ts';
+import type { GroundingRow } from '../../data/row.ts';
+import { NANO_TASK, syntheticDataset } from '../../data/synthetic.ts';
+import { createBrowserGpu } from '../../gpu/browser.ts';
+import type { Gpu } from '../../gpu/context.ts';
+import { GpuError, NoAdapterError } from '../../gpu/errors.ts';
+import { filesOpener } from '../../model/byte-source.ts';
+import { loadModel, type WeightDtype } from '../../model/load.ts';
+import type { PromptModel } from '../../model/prompt.ts';
+import { disposeWeights, type Weights } from '../../model/weights.ts';
 import {
   CheckpointStateError,
   type RunInfo,
@@ -34,7 +32,7 @@ import {
   restoreCheckpoint,
   saveCheckpoint,
   TRAINER_STATE_FILE,
-} from './checkpoint.ts';
+} from '../checkpoint.ts';
 import {
   configToJson,
   type GrpoConfig,
@@ -42,8 +40,8 @@ import {
   intervalSteps,
   resolveConfig,
   totalOptimizerSteps,
-} from './config.ts';
-import { type EvalResult, evaluate } from './eval.ts';
+} from '../config.ts';
+import { type EvalResult, evaluate } from '../eval.ts';
 import {
   adapterFiles,
   ExportError,
@@ -51,21 +49,14 @@ import {
   MODEL_FILES,
   mergedWeightsFile,
   metricsFiles,
-} from './export.ts';
-import { rewardNames } from './rewards.ts';
-import {
-  checkRunId,
-  type MetricsLine,
-  newRunId,
-  type RunRecord,
-  RunStore,
-  RunStoreError,
-  type StoreDir,
-} from './run-store.ts';
-import { GrpoTrainer } from './trainer.ts';
-import { resolveWeightDtype } from './weight-dtype.ts';
-import { describeError, RequestError } from './worker-errors.ts';
-import { countingOpener, fetchNanoFiles, loadPromptModelFrom, weightBytes } from './worker-model.ts';
+} from '../export.ts';
+import type { BoxSpace } from '../rewards/answer.ts';
+import { type ModelKind, resolveBoxSpace } from '../rewards/box-space.ts';
+import { rewardNames } from '../rewards/rewards.ts';
+import { GrpoTrainer } from '../trainer.ts';
+import { resolveWeightDtype } from '../weight-dtype.ts';
+import { describeError, RequestError } from './errors.ts';
+import { countingOpener, fetchNanoFiles, loadPromptModelFrom, weightBytes } from './model.ts';
 import type {
   DatasetEvent,
   DatasetRequest,
@@ -81,7 +72,16 @@ import type {
   StoreRequest,
   WorkerEvent,
   WorkerRequest,
-} from './worker-protocol.ts';
+} from './protocol.ts';
+import {
+  checkRunId,
+  type MetricsLine,
+  newRunId,
+  type RunRecord,
+  RunStore,
+  RunStoreError,
+  type StoreDir,
+} from './run-store.ts';
 
 function post(event: WorkerEvent, transfer: Transferable[] = []): void {
   (self as unknown as Worker).postMessage(event, transfer);

@@ -2,22 +2,22 @@
 // worked out by hand), the threshold boundary, the tutorial's format check and its edge cases, the
 // registry, and a seeded fuzz showing no completion string makes a reward throw.
 import { describe, expect, it } from 'vitest';
-import type { Box } from '../../src/data/box-format.ts';
+import type { Box } from '../../../src/data/box-format.ts';
 import {
   ANSWER_FORMS,
   BOX_SPACES,
   type BoxSpace,
   formatBoxAnswer,
   type ImageFrame,
-} from '../../src/grpo/answer.ts';
+} from '../../../src/grpo/rewards/answer.ts';
 import {
   REWARDS,
   type RewardInput,
   registerReward,
   rewardNames,
   scoreCompletion,
-} from '../../src/grpo/rewards.ts';
-import { uniformStream } from '../../src/model/random.ts';
+} from '../../../src/grpo/rewards/rewards.ts';
+import { uniformStream } from '../../../src/model/random.ts';
 
 const FRAME: ImageFrame = { width: 640, height: 480, inputWidth: 644, inputHeight: 476 };
 const PREFILL = 'Let me analyze this image.\n<think>';

@@ -2,7 +2,7 @@
 // (the names the config's `reward_funcs` and the metrics `rewards/<name>/mean` use). Built in: the
 // tutorial's `grounding` (IoU >= threshold) and `format`, and VLM-R1's continuous `iou`. A reward
 // returns null when it cannot score a completion (TRL's None); the built-in ones never do.
-import type { Box } from '../data/box-format.ts';
+import type { Box } from '../../data/box-format.ts';
 import {
   type BoxSpace,
   type ImageFrame,

@@ -2,14 +2,14 @@
 // origin, never the network), or a dropped Hugging Face folder; both become File objects read through a
 // SourceOpener. From them: config, tokenizer, image processor and stop ids (the prompt side), and an
 // opener that counts the weight bytes read, for the loading progress.
-import { type ByteSource, filesOpener, type SourceOpener } from '../model/byte-source.ts';
-import { parseModelConfig } from '../model/config.ts';
-import { CheckpointError } from '../model/errors.ts';
-import { imageOptionsFromConfig } from '../model/image-processor.ts';
-import { type PromptModel, stopTokenIds } from '../model/prompt.ts';
-import { loadTokenizer } from '../model/tokenizer.ts';
-import type { BoxSpace } from './answer.ts';
-import { declaredBoxSpace } from './box-space.ts';
+import { type ByteSource, filesOpener, type SourceOpener } from '../../model/byte-source.ts';
+import { parseModelConfig } from '../../model/config.ts';
+import { CheckpointError } from '../../model/errors.ts';
+import { imageOptionsFromConfig } from '../../model/image-processor.ts';
+import { type PromptModel, stopTokenIds } from '../../model/prompt.ts';
+import { loadTokenizer } from '../../model/tokenizer.ts';
+import type { BoxSpace } from '../rewards/answer.ts';
+import { declaredBoxSpace } from '../rewards/box-space.ts';
 
 /** The files of public/nano/ that the model needs. */
 export const NANO_FILES = [

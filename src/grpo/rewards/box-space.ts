@@ -1,8 +1,8 @@
 // The space a model writes answer boxes in, for GrpoConfig.box_space 'auto': each model family's native
 // grounding convention. Shared by the worker and the CLI.
-import type { ModelType } from '../model/config.ts';
+import type { ModelType } from '../../model/config.ts';
+import type { BoxSpace as BoxSpaceSetting } from '../config.ts';
 import { BOX_SPACES, type BoxSpace } from './answer.ts';
-import type { BoxSpace as BoxSpaceSetting } from './config.ts';
 
 /** The built-in nano checkpoint, or a checkpoint of a supported model_type. */
 export type ModelKind = 'nano' | ModelType;

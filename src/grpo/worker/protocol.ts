@@ -1,11 +1,11 @@
-// Messages between the app and the GRPO worker (src/grpo/worker.ts). Requests start a run (a model, a
+// Messages between the app and the GRPO worker (src/grpo/worker/worker.ts). Requests start a run (a model, a
 // dataset, a configuration) or resume a stored one, steer it between steps (pause, resume, single step,
 // stop), evaluate and export its current policy, list and delete the runs stored in the browser's
 // Origin Private File System, and open or preview the dataset the dataset panel shows. Events report
 // loading and training progress, TRL's metrics, per-sample records, saved checkpoints, the run's state,
 // and errors that say what to change.
 //
-// Stored runs (src/grpo/run-store.ts): runs/<runId>/run.json, metrics.jsonl, eval.jsonl and
+// Stored runs (src/grpo/worker/run-store.ts): runs/<runId>/run.json, metrics.jsonl, eval.jsonl and
 // checkpoint-<step>/ (saveCheckpoint's files), saved every save_steps, at the end of the run and when it
 // is stopped; only the last 2 checkpoints of a run are kept. Without OPFS the worker warns once and
 // trains without saving.
@@ -14,20 +14,20 @@
 // answering one of the last four is an ErrorEvent with that id); run events carry none (there is one
 // run).
 
-import type { BoxFormat } from '../data/box-format.ts';
-import type { DroppedEntry } from '../data/drop-browser.ts';
-import type { FieldOverrides } from '../data/json-rows.ts';
-import type { Box } from '../data/row.ts';
-import type { ValidationReport } from '../data/validation-report.ts';
-import type { AdapterSummary } from '../gpu/adapter.ts';
-import type { WeightDtype } from '../model/load.ts';
-import type { BoxSpace } from './answer.ts';
-import type { ModelKind } from './box-space.ts';
-import type { GrpoConfig } from './config.ts';
-import type { EvalSample } from './eval.ts';
-import type { Metrics } from './metrics.ts';
+import type { BoxFormat } from '../../data/box-format.ts';
+import type { DroppedEntry } from '../../data/drop-browser.ts';
+import type { FieldOverrides } from '../../data/json-rows.ts';
+import type { Box } from '../../data/row.ts';
+import type { ValidationReport } from '../../data/validation-report.ts';
+import type { AdapterSummary } from '../../gpu/adapter.ts';
+import type { WeightDtype } from '../../model/load.ts';
+import type { GrpoConfig } from '../config.ts';
+import type { EvalSample } from '../eval.ts';
+import type { Metrics } from '../metrics.ts';
+import type { BoxSpace } from '../rewards/answer.ts';
+import type { ModelKind } from '../rewards/box-space.ts';
+import type { SampleRecord } from '../trainer.ts';
 import type { StoredRun } from './run-store.ts';
-import type { SampleRecord } from './trainer.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Requests (app -> worker)

@@ -1,7 +1,7 @@
 // A completion's box answer: the parser behind the rewards (every answer form Qwen-VL models and the
 // tutorial use), the mapping of boxes between the spaces a model may answer in and the original
 // image's pixels, IoU, and the writer of an answer in each form (for SFT reference answers).
-import type { Box } from '../data/box-format.ts';
+import type { Box } from '../../data/box-format.ts';
 
 /**
  * pixels: absolute pixels of the original image; input-pixels: absolute pixels of the resized model

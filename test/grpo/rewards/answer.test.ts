@@ -1,8 +1,8 @@
 // Tests of the answer parser (every form, malformed and hostile answers, which answer wins), the
 // mapping between box spaces and original pixels (values worked out by hand), IoU and the answer writer.
 import { describe, expect, it } from 'vitest';
-import type { Box } from '../../src/data/box-format.ts';
-import { formatAnswer } from '../../src/data/synthetic.ts';
+import type { Box } from '../../../src/data/box-format.ts';
+import { formatAnswer } from '../../../src/data/synthetic.ts';
 import {
   ANSWER_FORMS,
   BOX_SPACES,
@@ -12,8 +12,8 @@ import {
   iou,
   parseAnswer,
   toOriginalPixels,
-} from '../../src/grpo/answer.ts';
-import { smartResize } from '../../src/model/image-processor.ts';
+} from '../../../src/grpo/rewards/answer.ts';
+import { smartResize } from '../../../src/model/image-processor.ts';
 
 // A 640x480 image; smart_resize makes the model input 644x476.
 const FRAME: ImageFrame = { width: 640, height: 480, inputWidth: 644, inputHeight: 476 };

@@ -11,8 +11,8 @@
 // createWritable(), which replaces a file only when the stream closes, so no file is ever left half
 // written; it also works outside workers and takes no exclusive lock. (createSyncAccessHandle() works
 // in headless Chromium's workers too and is a little faster, but writes in place and locks the file.)
-import { TRAINER_STATE_FILE } from './checkpoint.ts';
-import type { Metrics } from './metrics.ts';
+import { TRAINER_STATE_FILE } from '../checkpoint.ts';
+import type { Metrics } from '../metrics.ts';
 
 export const KEEP_CHECKPOINTS = 2;
 export const RUNS_DIR = 'runs';
