@@ -7,18 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { loadPromptModel, NANO_DIR } from '../src/cli/model-input.ts';
-import { syntheticDataset } from '../src/data/synthetic.ts';
+import { NANO_DIR } from '../src/cli/model-input.ts';
 import { saveCheckpoint } from '../src/grpo/checkpoint.ts';
-import { resolveConfig } from '../src/grpo/config.ts';
-import { registerReward, rewardNames } from '../src/grpo/rewards/rewards.ts';
-import { GrpoTrainer } from '../src/grpo/trainer.ts';
 import { directoryOpener } from '../src/model/byte-source-node.ts';
 import { loadModel } from '../src/model/load.ts';
 import { importPeft } from '../src/model/lora.ts';
-import { stopTokenIds } from '../src/model/prompt.ts';
 import { modelForward } from '../src/model/qwen-vl.ts';
 import { disposeWeights } from '../src/model/weights.ts';
+import { LENGTH_REWARD, nanoRun } from './grpo/nano-run.ts';
 import { expectClose, setupGpu } from './helpers.ts';
 import { vgrpo } from './vgrpo.ts';
 
@@ -66,23 +62,12 @@ describe('vgrpo sft, eval and export', () => {
     // the untrained nano non-zero advantages, so the adapter moves away from zero.
     const run = join(dir, 'lora');
     const g = gpu();
-    if (!rewardNames().includes('test-length'))
-      registerReward('test-length', (x) => x.completion.length / 100);
-    const model = await loadPromptModel('nano');
-    const loaded = await loadModel(g, directoryOpener(NANO_DIR));
-    const config = resolveConfig(
-      { ...parseYaml(readFileSync(tiny, 'utf8')), reward_funcs: ['test-length'], max_steps: 2 },
-      { preset: 'nano-demo', knownRewards: rewardNames() },
+    const nano = await nanoRun(
+      g,
+      { ...parseYaml(readFileSync(tiny, 'utf8')), reward_funcs: [LENGTH_REWARD], max_steps: 2 },
+      { seed: 2, rows: 8 },
     );
-    const trainer = new GrpoTrainer({
-      gpu: g,
-      model,
-      weights: loaded.weights,
-      rows: syntheticDataset(2, 8),
-      config,
-      space: 'pixels',
-      stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
-    });
+    const trainer = nano.trainer;
     const logged: string[] = [];
     while (!trainer.done) logged.push(JSON.stringify({ step: (await trainer.trainStep()).step, loss: 0 }));
     mkdirSync(join(run, 'checkpoint-2'), { recursive: true });
@@ -91,8 +76,7 @@ describe('vgrpo sft, eval and export', () => {
     ))
       writeFileSync(join(run, 'checkpoint-2', name), bytes);
     writeFileSync(join(run, 'metrics.jsonl'), `${logged.join('\n')}\n`);
-    trainer.dispose();
-    disposeWeights(loaded.weights);
+    nano.dispose();
 
     const adapter = join(dir, 'adapter');
     const x = await vgrpo(['export', '--run', run, '--out', adapter]);

@@ -12,6 +12,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { LinearFn } from '../model/decoder.ts';
 import { createLora, freezeWeights, type Lora, trainableWeights } from '../model/lora.ts';
 import { disposeWeights, type Weights } from '../model/weights.ts';
+import type { GrpoConfig } from './config.ts';
 
 export interface PolicyParameter {
   name: string;
@@ -63,6 +64,20 @@ export class Policy {
     trainableWeights(weights);
     const copy = options.reference ? copyWeights(gpu, weights) : undefined;
     return new Policy(gpu, config, weights, undefined, copy);
+  }
+
+  /** The policy a run's config asks for: LoRA adapters when use_peft, full fine-tuning otherwise. */
+  static fromConfig(
+    gpu: Gpu,
+    config: ModelConfig,
+    weights: Weights,
+    c: GrpoConfig,
+    reference: boolean,
+  ): Policy {
+    const lora = c.use_peft
+      ? { r: c.lora_r, alpha: c.lora_alpha, dropout: c.lora_dropout, targetModules: c.lora_target_modules }
+      : null;
+    return Policy.create(gpu, config, weights, { lora, reference, seed: c.seed });
   }
 
   /** The policy as trained. */

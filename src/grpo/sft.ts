@@ -4,28 +4,18 @@
 // SFTTrainer trains completion-only: the loss is the mean over every answer token of the optimiser
 // step's micro-batches. It uses the trainer's policy, optimiser settings and learning-rate schedule.
 
-import type { GroundingRow } from '../data/row.ts';
 import { Sampler } from '../data/split.ts';
 import { accumulateGrads, Tape } from '../gpu/autograd.ts';
-import type { Gpu } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import type { PromptModel } from '../model/prompt.ts';
-import type { Weights } from '../model/weights.ts';
-import type { GrpoConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import { Policy } from './policy.ts';
 import { type AnswerForm, type BoxSpace, formatBoxAnswer, fromOriginalPixels } from './rewards/answer.ts';
 import { buildTrainingPrompt, type TrainingPrompt } from './rollout.ts';
 import { scoreSequences } from './sequences.ts';
+import type { RunSetup } from './trainer.ts';
 import { Updater } from './update.ts';
 
-export interface SftSetup {
-  gpu: Gpu;
-  model: PromptModel;
-  weights: Weights;
-  rows: readonly GroundingRow[];
-  config: GrpoConfig;
-  space: BoxSpace;
+export interface SftSetup extends RunSetup {
   /** The end-of-turn id appended to every answer. */
   endOfTurnId: number;
 }
@@ -60,13 +50,7 @@ export class SftTrainer {
   ) {
     const c = setup.config;
     this.sampler = new Sampler(setup.rows.length, { seed: c.seed, batchSize: c.per_device_train_batch_size });
-    this.policy = Policy.create(setup.gpu, setup.model.config, setup.weights, {
-      lora: c.use_peft
-        ? { r: c.lora_r, alpha: c.lora_alpha, dropout: c.lora_dropout, targetModules: c.lora_target_modules }
-        : null,
-      reference: false,
-      seed: c.seed,
-    });
+    this.policy = Policy.fromConfig(setup.gpu, setup.model.config, setup.weights, c, false);
     this.updater = new Updater(c, totalSteps);
   }
 

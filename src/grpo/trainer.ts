@@ -25,7 +25,8 @@ import { buildTrainingPrompt, type Completion, rollout, type TrainingPrompt } fr
 import { type ScoredSequence, scoreSequences } from './sequences.ts';
 import { Updater } from './update.ts';
 
-export interface TrainerSetup {
+/** What a training run (GRPO or SFT) is given. */
+export interface RunSetup {
   gpu: Gpu;
   model: PromptModel;
   /** The loaded weights (f32 for full fine-tuning); the trainer makes them trainable or adapts them. */
@@ -34,6 +35,9 @@ export interface TrainerSetup {
   config: GrpoConfig;
   /** The box space the model answers in (the config's 'auto' resolved). */
   space: BoxSpace;
+}
+
+export interface TrainerSetup extends RunSetup {
   stopIds: readonly number[];
 }
 
@@ -133,13 +137,7 @@ export class GrpoTrainer {
       batchSize: this.sizes.promptsPerGeneration,
       dropLast: true,
     });
-    this.policy = Policy.create(setup.gpu, setup.model.config, setup.weights, {
-      lora: c.use_peft
-        ? { r: c.lora_r, alpha: c.lora_alpha, dropout: c.lora_dropout, targetModules: c.lora_target_modules }
-        : null,
-      reference: c.beta !== 0,
-      seed: c.seed,
-    });
+    this.policy = Policy.fromConfig(setup.gpu, setup.model.config, setup.weights, c, c.beta !== 0);
     this.updater = new Updater(c, this.totalSteps);
     this.lossSettings = {
       lossType: c.loss_type,

@@ -2,58 +2,23 @@
 // config) takes exactly the second step the original run took: the same samples, loss and weights.
 // Also LoRA checkpoints (PEFT adapter files) and the errors for a checkpoint that does not fit the run.
 import { describe, expect, it } from 'vitest';
-import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
-import { syntheticDataset } from '../../src/data/synthetic.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
 import { CheckpointStateError, restoreCheckpoint, saveCheckpoint } from '../../src/grpo/checkpoint.ts';
-import { type GrpoConfig, resolveConfig } from '../../src/grpo/config.ts';
-import { registerReward, rewardNames } from '../../src/grpo/rewards/rewards.ts';
-import { GrpoTrainer } from '../../src/grpo/trainer.ts';
-import { directoryOpener } from '../../src/model/byte-source-node.ts';
-import { loadModel } from '../../src/model/load.ts';
-import { stopTokenIds } from '../../src/model/prompt.ts';
-import { disposeWeights } from '../../src/model/weights.ts';
 import { setupGpu } from '../helpers.ts';
+import { nanoRun } from './nano-run.ts';
 
 const gpu = setupGpu();
-if (!rewardNames().includes('test-length')) registerReward('test-length', (x) => x.completion.length / 100);
+const settings = (extra: Record<string, unknown>) => ({ max_completion_length: 10, max_steps: 2, ...extra });
 
-function settings(extra: Record<string, unknown>): GrpoConfig {
-  return resolveConfig(
-    {
-      num_generations: 4,
-      per_device_train_batch_size: 4,
-      gradient_accumulation_steps: 2,
-      max_completion_length: 10,
-      learning_rate: 1e-3,
-      max_steps: 2,
-      reward_funcs: ['test-length', 'format'],
-      ...extra,
-    },
-    { preset: 'nano-demo', knownRewards: rewardNames() },
-  );
-}
-
-async function trainer(g: Gpu, config: GrpoConfig) {
-  const model = await loadPromptModel('nano');
-  const loaded = await loadModel(g, directoryOpener(NANO_DIR));
-  const t = new GrpoTrainer({
-    gpu: g,
-    model,
-    weights: loaded.weights,
-    rows: syntheticDataset(9, 16),
-    config,
-    space: 'pixels',
-    stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
-  });
+/** A trainer over 16 rows of seed 9, with a reader of its first parameters. */
+async function trainer(g: Gpu, extra: Record<string, unknown>) {
+  const run = await nanoRun(g, settings(extra), { seed: 9, rows: 16 });
+  const t = run.trainer;
   return {
     t,
     read: async () =>
       Promise.all(t.policy.parameters.slice(0, 6).map(async (p) => Array.from(await g.read(p.tensor)))),
-    dispose: () => {
-      t.dispose();
-      disposeWeights(loaded.weights);
-    },
+    dispose: run.dispose,
   };
 }
 
@@ -67,8 +32,7 @@ describe('checkpoints', () => {
   ] as const) {
     it(`${name}: resuming from step 1 reproduces step 2`, async () => {
       const g = gpu();
-      const config = settings(extra);
-      const a = await trainer(g, config);
+      const a = await trainer(g, extra);
       await a.t.trainStep();
       const files = await saveCheckpoint(a.t, { model: 'nano', dataset: 'synthetic:9:16' });
       if (extra === undefined || !('use_peft' in extra))
@@ -78,7 +42,7 @@ describe('checkpoints', () => {
       const weights = await a.read();
       a.dispose();
 
-      const b = await trainer(g, config);
+      const b = await trainer(g, extra);
       const state = await restoreCheckpoint(b.t, async (n) => files[n]);
       expect(state.progress.step).toBe(1);
       const again = await b.t.trainStep();
@@ -99,11 +63,11 @@ describe('checkpoints', () => {
 
   it('a checkpoint of other settings, or a damaged one, is refused with a reason', async () => {
     const g = gpu();
-    const a = await trainer(g, settings({ max_steps: 1 }));
+    const a = await trainer(g, { max_steps: 1 });
     await a.t.trainStep();
     const files = await saveCheckpoint(a.t, { model: 'nano', dataset: 'synthetic:9:16' });
     a.dispose();
-    const b = await trainer(g, settings({ learning_rate: 5e-4 }));
+    const b = await trainer(g, { learning_rate: 5e-4 });
     await expect(restoreCheckpoint(b.t, async (n) => files[n])).rejects.toThrow(/learning_rate/);
     await expect(restoreCheckpoint(b.t, async () => undefined)).rejects.toThrow(CheckpointStateError);
     await expect(

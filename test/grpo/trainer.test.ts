@@ -3,22 +3,12 @@
 // change the trainable weights and leave frozen ones alone, and yield a record for every prompt. A
 // test reward with spread makes the advantages non-zero whatever the untrained model writes.
 import { describe, expect, it } from 'vitest';
-import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
-import { syntheticDataset } from '../../src/data/synthetic.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
-import { resolveConfig } from '../../src/grpo/config.ts';
-import { registerReward, rewardNames } from '../../src/grpo/rewards/rewards.ts';
-import { GrpoTrainer } from '../../src/grpo/trainer.ts';
-import { directoryOpener } from '../../src/model/byte-source-node.ts';
-import { loadModel } from '../../src/model/load.ts';
-import { stopTokenIds } from '../../src/model/prompt.ts';
-import { disposeWeights, type Weights } from '../../src/model/weights.ts';
+import type { Weights } from '../../src/model/weights.ts';
 import { setupGpu } from '../helpers.ts';
+import { LENGTH_REWARD, nanoRun } from './nano-run.ts';
 
 const gpu = setupGpu();
-
-// Longer completions score higher: a reward with spread inside every group.
-if (!rewardNames().includes('test-length')) registerReward('test-length', (x) => x.completion.length / 100);
 
 async function snapshot(g: Gpu, weights: Weights, names: string[]): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
@@ -28,38 +18,13 @@ async function snapshot(g: Gpu, weights: Weights, names: string[]): Promise<Map<
 
 const changed = (a: Float32Array, b: Float32Array) => a.some((v, i) => v !== b[i]);
 
-async function setup(g: Gpu, overrides: Record<string, unknown>) {
-  const model = await loadPromptModel('nano');
-  const loaded = await loadModel(g, directoryOpener(NANO_DIR));
-  const config = resolveConfig(
-    {
-      num_generations: 4,
-      per_device_train_batch_size: 4,
-      gradient_accumulation_steps: 2,
-      max_completion_length: 12,
-      learning_rate: 1e-3,
-      reward_funcs: ['test-length', 'format'],
-      ...overrides,
-    },
-    { preset: 'nano-demo', knownRewards: rewardNames() },
-  );
-  const rows = syntheticDataset(5, 12);
-  const trainer = new GrpoTrainer({
-    gpu: g,
-    model,
-    weights: loaded.weights,
-    rows,
-    config,
-    space: 'pixels',
-    stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
-  });
-  return { trainer, weights: loaded.weights };
-}
+const setup = (g: Gpu, overrides: Record<string, unknown>) => nanoRun(g, overrides);
 
 describe('GRPO training steps on nano', () => {
   it('full fine-tuning: finite losses, TRL metrics, every weight trained', async () => {
     const g = gpu();
-    const { trainer, weights } = await setup(g, { max_steps: 3 });
+    const run = await setup(g, { max_steps: 3 });
+    const { trainer, weights } = run;
     const names = [
       'model.layers.0.self_attn.q_proj.weight',
       'visual.blocks.0.attn.qkv.weight',
@@ -77,7 +42,7 @@ describe('GRPO training steps on nano', () => {
         'loss',
         'reward',
         'reward_std',
-        'rewards/test-length/mean',
+        `rewards/${LENGTH_REWARD}/mean`,
         'rewards/format/std',
         'frac_reward_zero_std',
         'entropy',
@@ -98,18 +63,17 @@ describe('GRPO training steps on nano', () => {
         expect(rec.completions).toHaveLength(4);
         const adv = rec.completions.map((x) => x.advantage);
         expect(Math.abs(adv.reduce((a, b) => a + b, 0))).toBeLessThan(1e-6);
-        for (const x of rec.completions) expect(Object.keys(x.rewards)).toEqual(['test-length', 'format']);
+        for (const x of rec.completions) expect(Object.keys(x.rewards)).toEqual([LENGTH_REWARD, 'format']);
       }
     }
     const after = await snapshot(g, weights, names);
     for (const n of names) expect(changed(before.get(n)!, after.get(n)!), n).toBe(true);
-    trainer.dispose();
-    disposeWeights(weights);
+    run.dispose();
   });
 
   it('LoRA with beta and reused generations: adapters trained, base weights untouched, KL logged', async () => {
     const g = gpu();
-    const { trainer, weights } = await setup(g, {
+    const run = await setup(g, {
       max_steps: 2,
       use_peft: true,
       lora_r: 4,
@@ -120,6 +84,7 @@ describe('GRPO training steps on nano', () => {
       gradient_accumulation_steps: 1,
       steps_per_generation: 2,
     });
+    const { trainer, weights } = run;
     const base = ['model.layers.0.self_attn.q_proj.weight', 'model.embed_tokens.weight'];
     const before = await snapshot(g, weights, base);
     const lora = trainer.policy.lora!;
@@ -139,7 +104,6 @@ describe('GRPO training steps on nano', () => {
     for (const n of base) expect(changed(before.get(n)!, after.get(n)!), n).toBe(false);
     const bAfter = Float32Array.from(await g.read(lora.adapters.values().next().value!.B));
     expect(changed(bBefore, bAfter)).toBe(true);
-    trainer.dispose();
-    disposeWeights(weights);
+    run.dispose();
   });
 });
