@@ -41,6 +41,7 @@ describe('vgrpo sft, eval and export', () => {
     expect(JSON.parse(metrics[1]!)).toMatchObject({ step: 2 });
     const config = JSON.parse(readFileSync(join(dir, 'sft', 'model', 'config.json'), 'utf8'));
     expect(config.box_space).toBe('pixels');
+    const samples = join(dir, 'eval-samples.jsonl');
     const e = await vgrpo([
       'eval',
       '--model',
@@ -50,11 +51,21 @@ describe('vgrpo sft, eval and export', () => {
       '--limit',
       '3',
       '--json',
+      '--samples',
+      samples,
     ]);
     expect(e.code, e.stderr).toBe(0);
     const out = JSON.parse(e.stdout);
     expect(Object.keys(out).sort()).toEqual(['acc50', 'format_rate', 'mean_iou', 'n']);
     expect(out.n).toBe(3);
+    const rows = readFileSync(samples, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(3);
+    for (const row of rows)
+      expect(Object.keys(row)).toEqual(expect.arrayContaining(['id', 'question', 'box', 'text', 'iou']));
+    expect(rows.filter((x) => x.iou > 0.5).length / 3).toBe(out.acc50);
   });
 
   it('a LoRA run exports its adapter, which eval applies, and merged weights equal to base + adapter', async () => {

@@ -1,6 +1,6 @@
 // `vgrpo eval`: greedy evaluation of a checkpoint (optionally with a PEFT adapter) on a dataset or on a
 // held-out synthetic set: Acc@0.5 (IoU > 0.5), mean IoU and format rate, as text or JSON.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeGpu } from '../gpu/node.ts';
 import { evaluate } from '../grpo/eval.ts';
@@ -23,6 +23,7 @@ Greedy evaluation: Acc@0.5 (IoU > 0.5), mean IoU and format rate.
 ${RUN_USAGE}  --adapter DIR         a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)
   --limit N             evaluate the first N rows only
   --json                print {"n", "acc50", "mean_iou", "format_rate"}
+  --samples FILE        also write every sample's result (question, box, answer, its box, IoU) as JSONL
 The synthetic set defaults to seed 424242 here, which training's default (seed 1) never draws.
 `;
 
@@ -31,7 +32,13 @@ export function evalCommand(args: string[]): Promise<number> {
     'eval',
     EVAL_USAGE,
     args,
-    { ...RUN_FLAGS, adapter: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      ...RUN_FLAGS,
+      adapter: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      samples: { type: 'string' },
+    },
     run,
   );
 }
@@ -69,6 +76,9 @@ async function run(values: FlagValues): Promise<number> {
         onProgress: (done) => progress.update(done),
       });
       const summary = { n: r.n, acc50: r.acc50, mean_iou: r.mean_iou, format_rate: r.format_rate };
+      const samplesFile = values.samples as string | undefined;
+      if (samplesFile !== undefined)
+        await writeFile(samplesFile, r.samples.map((x) => `${JSON.stringify(x)}\n`).join(''));
       process.stdout.write(
         values.json
           ? `${JSON.stringify(summary)}\n`
