@@ -201,7 +201,9 @@ function describeLayout(v: LayoutVerdict, e: LayoutEvidence, suggested: BoxLayou
   };
   const notes = [
     e.frame === 'area' ? 'no image size to check them against' : '',
-    e.unsized > 0 ? `${count(e.unsized)} boxes without a known image size left out` : '',
+    e.unsized > 0
+      ? `${count(e.unsized)} ${e.unsized === 1 ? 'box' : 'boxes'} without a known image size left out`
+      : '',
   ].filter((n) => n !== '');
   const tail = notes.length === 0 ? '' : `; ${notes.join('; ')}`;
   return `${verdict}: ${reading(first, true)}; ${reading(otherLayout(first), false)}${tail}`;
