@@ -12,16 +12,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadPromptModel, NANO_DIR } from '../src/cli/model-input.ts';
 import { NANO_TASK, syntheticDataset } from '../src/data/synthetic.ts';
-import type { Gpu } from '../src/gpu/context.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { resolveConfig } from '../src/grpo/config.ts';
 import { evaluate } from '../src/grpo/eval.ts';
+import { mergedWeightsFile } from '../src/grpo/export.ts';
 import { SftTrainer } from '../src/grpo/sft.ts';
 import { bytesSource, type SourceOpener } from '../src/model/byte-source.ts';
 import { loadModel } from '../src/model/load.ts';
 import { stopTokenIds } from '../src/model/prompt.ts';
-import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.ts';
-import type { Weights } from '../src/model/weights.ts';
 import { makeNanoWeights } from './make-nano-weights.ts';
 
 /** The recorded settings of the shipped checkpoint. */
@@ -45,13 +43,6 @@ export const NANO_SFT = {
     answer_form: 'list',
   },
 } as const;
-
-async function saveWeights(gpu: Gpu, weights: Weights, path: string): Promise<void> {
-  const tensors: TensorToWrite[] = [];
-  for (const [name, t] of weights)
-    tensors.push({ name, dtype: 'F32', shape: [...t.shape], data: await gpu.read(t) });
-  writeFileSync(path, writeSafetensors(tensors, { format: 'pt' }));
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -155,7 +146,7 @@ async function main(): Promise<void> {
         process.stdout.write(`${JSON.stringify({ ...entry, seconds: Math.round(seconds()) })}\n`);
       }
       if (sft.step % saveEvery === 0 || sft.step === steps) {
-        await saveWeights(gpu, loaded.weights, weightsPath);
+        writeFileSync(weightsPath, await mergedWeightsFile(gpu, loaded.weights, undefined));
         record({});
       }
     }

@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import type { Gpu } from '../gpu/context.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { CheckpointStateError, readTrainerState } from '../grpo/checkpoint.ts';
-import { MODEL_FILES, metricsCsv } from '../grpo/export.ts';
+import { MODEL_FILES, mergedWeightsFile, metricsCsv } from '../grpo/export.ts';
 import { directoryOpener } from '../model/byte-source-node.ts';
 import { loadModel } from '../model/load.ts';
-import { importPeft } from '../model/lora.ts';
-import { type TensorToWrite, writeSafetensors } from '../model/safetensors-write.ts';
+import { importPeft, type Lora } from '../model/lora.ts';
 import { disposeWeights, type Weights } from '../model/weights.ts';
 import { CliError, type FlagValues, runSubcommand } from './command.ts';
 import { modelDir } from './model-input.ts';
@@ -55,25 +54,21 @@ async function checkpointOf(dir: string): Promise<string> {
   return join(dir, `checkpoint-${Math.max(...steps)}`);
 }
 
-/** Weights on the GPU as an F32 model.safetensors under their HF names. */
-export async function writeWeights(gpu: Gpu, weights: Weights, path: string): Promise<void> {
-  const tensors: TensorToWrite[] = [];
-  for (const [name, t] of weights)
-    tensors.push({ name, dtype: 'F32', shape: [...t.shape], data: await gpu.read(t) });
-  await writeFile(path, writeSafetensors(tensors, { format: 'pt' }));
-}
-
-/** A complete HF model folder: the base folder's config, tokenizer and processor files and `weights`. */
+/**
+ * A complete HF model folder: the base folder's config, tokenizer and processor files, and `weights`
+ * (with `lora` merged in, when given) as an F32 model.safetensors.
+ */
 export async function writeModelFolder(
   gpu: Gpu,
   baseDir: string,
   weights: Weights,
   out: string,
+  lora?: Lora,
 ): Promise<void> {
   await mkdir(out, { recursive: true });
   for (const f of MODEL_FILES)
     if (await exists(join(baseDir, f))) await copyFile(join(baseDir, f), join(out, f));
-  await writeWeights(gpu, weights, join(out, 'model.safetensors'));
+  await writeFile(join(out, 'model.safetensors'), await mergedWeightsFile(gpu, weights, lora));
 }
 
 async function run(values: FlagValues): Promise<number> {
@@ -97,8 +92,9 @@ async function run(values: FlagValues): Promise<number> {
       await copyFile(join(ckpt, f), join(out, f));
     process.stderr.write(`wrote the PEFT adapter to ${out} (base model: ${state.run.model})\n`);
   } else {
-    for (const f of MODEL_FILES) if (await exists(join(base, f))) await copyFile(join(base, f), join(out, f));
     if (!lora) {
+      for (const f of MODEL_FILES)
+        if (await exists(join(base, f))) await copyFile(join(base, f), join(out, f));
       await copyFile(join(ckpt, 'model.safetensors'), join(out, 'model.safetensors'));
     } else {
       const gpu = await createNodeGpu({ announce: false });
@@ -110,9 +106,8 @@ async function run(values: FlagValues): Promise<number> {
             await readFile(join(ckpt, 'adapter_model.safetensors')),
           ),
         });
-        adapter.merge(loaded.weights);
+        await writeModelFolder(gpu, base, loaded.weights, out, adapter);
         adapter.dispose();
-        await writeWeights(gpu, loaded.weights, join(out, 'model.safetensors'));
         disposeWeights(loaded.weights);
       } finally {
         gpu.destroy();

@@ -77,9 +77,8 @@ async function run(values: FlagValues): Promise<number> {
         await appendFile(join(out, 'metrics.jsonl'), `${JSON.stringify({ step: sft.step, ...m })}\n`);
         progress.update(sft.step, `loss ${m.loss?.toFixed(4)}  ${m.step_time?.toFixed(1)} s/step`);
       }
-      sft.policy.lora?.merge(model.weights);
       const dir = join(out, 'model');
-      await writeModelFolder(gpu, modelDir(model.name), model.weights, dir);
+      await writeModelFolder(gpu, modelDir(model.name), model.weights, dir, sft.policy.lora);
       process.stderr.write(`wrote the trained model to ${dir}\n`);
       return stopping ? 130 : 0;
     } finally {

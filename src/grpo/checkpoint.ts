@@ -3,13 +3,12 @@
 // (optimizer.safetensors: `<param>.exp_avg` / `<param>.exp_avg_sq`, f32), and trainer_state.json with
 // the step, TRL's counters, the data order and the run's config. Restoring puts all of it back, so the
 // next step is the one the run would have taken.
-import type { Gpu } from '../gpu/context.ts';
 import { bytesSource } from '../model/byte-source.ts';
 import { peftTensorName } from '../model/lora.ts';
 import { openSafetensors } from '../model/safetensors.ts';
 import { type TensorToWrite, writeSafetensors } from '../model/safetensors-write.ts';
 import { configToJson } from './config.ts';
-import type { PolicyParameter } from './policy.ts';
+import { mergedWeightsFile } from './export.ts';
 import type { GrpoTrainer, TrainerProgress } from './trainer.ts';
 
 export const TRAINER_STATE_FILE = 'trainer_state.json';
@@ -40,13 +39,6 @@ export class CheckpointStateError extends Error {
 
 export type CheckpointFiles = Record<string, Uint8Array>;
 
-async function tensorsOf(gpu: Gpu, params: readonly PolicyParameter[]): Promise<TensorToWrite[]> {
-  const out: TensorToWrite[] = [];
-  for (const p of params)
-    out.push({ name: p.name, dtype: 'F32', shape: [...p.tensor.shape], data: await gpu.read(p.tensor) });
-  return out;
-}
-
 /** The files of a checkpoint of `trainer` at its current step. */
 export async function saveCheckpoint(trainer: GrpoTrainer, run: RunInfo): Promise<CheckpointFiles> {
   const gpu = trainer.setup.gpu;
@@ -60,7 +52,7 @@ export async function saveCheckpoint(trainer: GrpoTrainer, run: RunInfo): Promis
     );
     files['adapter_model.safetensors'] = peft['adapter_model.safetensors'];
   } else {
-    files[WEIGHTS_FILE] = writeSafetensors(await tensorsOf(gpu, params), { format: 'pt' });
+    files[WEIGHTS_FILE] = await mergedWeightsFile(gpu, trainer.policy.weights, undefined);
   }
   const moments: TensorToWrite[] = [];
   const steps: Record<string, number> = {};
