@@ -4,7 +4,7 @@
 // (completion tokens sampled) and training (prompt + completion tokens through forward and backward).
 // The medians of each part are taken over the same runs, so they need not add up to the step's median.
 import { loadPromptModel, NANO_DIR } from '../src/cli/model-input.ts';
-import { syntheticDataset } from '../src/data/synthetic.ts';
+import { NANO_TASK, syntheticDataset } from '../src/data/synthetic.ts';
 import type { Gpu } from '../src/gpu/context.ts';
 import { resolveConfig } from '../src/grpo/config.ts';
 import { GrpoTrainer } from '../src/grpo/trainer.ts';
@@ -48,7 +48,7 @@ export async function benchGrpo(
     gpu,
     model,
     weights: loaded.weights,
-    rows: syntheticDataset(1, 64),
+    rows: syntheticDataset(1, 64, NANO_TASK),
     config,
     space: 'pixels',
     stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),

@@ -139,6 +139,33 @@ async function run(values: FlagValues): Promise<number> {
         `training ${model.name} on ${datasetName} (${rows.length} rows): ${total} steps, ` +
           `${config.num_generations} samples per prompt, box space ${model.space}\n`,
       );
+      const evalHeld = async () => {
+        const lora = trainer.policy.lora;
+        if (lora) lora.training = false;
+        const r = await evaluate(gpu, model.prompt, trainer.policy.current, held, {
+          space: model.space,
+          maxCompletionLength: config.max_completion_length,
+          stopIds: model.stopIds,
+          systemPrompt: config.system_prompt,
+          prefill: config.assistant_prefill,
+          minPixels: config.min_pixels,
+          maxPixels: config.max_pixels,
+        });
+        if (lora) lora.training = true;
+        const line = {
+          step: trainer.step,
+          n: r.n,
+          acc50: r.acc50,
+          mean_iou: r.mean_iou,
+          format_rate: r.format_rate,
+        };
+        await appendFile(join(out, 'eval.jsonl'), `${JSON.stringify(line)}\n`);
+        process.stderr.write(
+          `\neval at step ${trainer.step}: Acc@0.5 ${r.acc50.toFixed(3)}, mean IoU ${r.mean_iou.toFixed(3)}, format ${r.format_rate.toFixed(3)}\n`,
+        );
+      };
+      // The starting point, so the run's gain can be read from eval.jsonl alone.
+      if (evalEvery > 0 && trainer.step === 0) await evalHeld();
       while (!trainer.done) {
         last = await trainer.trainStep();
         if (last.skipped) process.stderr.write(`\nstep ${last.step}: ${last.skipped}\n`);
@@ -158,31 +185,7 @@ async function run(values: FlagValues): Promise<number> {
           last.step,
           `reward ${fmt(m.reward)}  loss ${fmt(m.loss, 4)}  ${fmt(m.step_time, 1)} s/step`,
         );
-        if (evalEvery > 0 && (last.step % evalEvery === 0 || trainer.done)) {
-          const lora = trainer.policy.lora;
-          if (lora) lora.training = false;
-          const r = await evaluate(gpu, model.prompt, trainer.policy.current, held, {
-            space: model.space,
-            maxCompletionLength: config.max_completion_length,
-            stopIds: model.stopIds,
-            systemPrompt: config.system_prompt,
-            prefill: config.assistant_prefill,
-            minPixels: config.min_pixels,
-            maxPixels: config.max_pixels,
-          });
-          if (lora) lora.training = true;
-          const line = {
-            step: last.step,
-            n: r.n,
-            acc50: r.acc50,
-            mean_iou: r.mean_iou,
-            format_rate: r.format_rate,
-          };
-          await appendFile(join(out, 'eval.jsonl'), `${JSON.stringify(line)}\n`);
-          process.stderr.write(
-            `\neval at step ${last.step}: Acc@0.5 ${r.acc50.toFixed(3)}, mean IoU ${r.mean_iou.toFixed(3)}, format ${r.format_rate.toFixed(3)}\n`,
-          );
-        }
+        if (evalEvery > 0 && (last.step % evalEvery === 0 || trainer.done)) await evalHeld();
         if (stopping) {
           process.stderr.write(`checkpoint saved to ${await save()}\n`);
           return 130;

@@ -79,14 +79,33 @@ export interface SceneOptions {
   text?: boolean;
   /** The sign's integer font scale; by default drawn from 1 .. 3 as the image allows. */
   textScale?: number;
+  /**
+   * `varied` (default): a flat colour or a horizontal or vertical gradient between two random colours.
+   * `position`: one fixed backdrop whose red rises from left to right and whose green rises from top to
+   * bottom, so every patch's colour says where it is.
+   */
+  backdrop?: Backdrop;
 }
+
+export type Backdrop = 'varied' | 'position';
 
 /**
  * The grounding task the built-in nano checkpoint is trained on, which the CLI and the app use for the
- * synthetic set: two shapes of 24-48 px on a 128 x 128 image, no sign (reading a word through 14-px
- * patches is beyond a model of nano's size; the generator still draws signs when asked).
+ * synthetic set: two shapes of 16-32 px on an 84 x 84 image (3 x 3 merged image tokens), no sign, on
+ * the `position` backdrop. Qwen-VL's vision tower and M-RoPE carry only relative positions; a model
+ * trained from scratch at nano's size does not learn where a token sits from them within a budget of
+ * minutes, and answers every image with the same box. A backdrop whose colour changes with x and y
+ * gives each patch its place, so nano can learn to find the object the question describes.
  */
-export const NANO_TASK: Readonly<SceneOptions> = { objects: 2, minSize: 24, maxSize: 48, text: false };
+export const NANO_TASK: Readonly<SceneOptions> = {
+  objects: 2,
+  minSize: 16,
+  maxSize: 32,
+  width: 84,
+  height: 84,
+  text: false,
+  backdrop: 'position',
+};
 
 export interface ShapeObject {
   kind: 'shape';
@@ -127,6 +146,7 @@ interface ResolvedOptions {
   distractors: boolean;
   text: boolean;
   textScale: number | undefined;
+  backdrop: Backdrop;
 }
 
 function resolveOptions(opts: SceneOptions): ResolvedOptions {
@@ -139,7 +159,13 @@ function resolveOptions(opts: SceneOptions): ResolvedOptions {
     distractors: opts.distractors ?? true,
     text: opts.text ?? true,
     textScale: opts.textScale,
+    backdrop: opts.backdrop ?? 'varied',
   };
+  if (o.backdrop !== 'varied' && o.backdrop !== 'position') {
+    throw new DataOptionsError(
+      `synthetic backdrop must be 'varied' or 'position', got ${String(o.backdrop)}`,
+    );
+  }
   const int = (v: number, name: string, min: number): void => {
     if (!Number.isInteger(v) || v < min) {
       throw new DataOptionsError(`synthetic ${name} must be an integer >= ${min}, got ${String(v)}`);
@@ -282,6 +308,23 @@ function setPixel(image: RgbImage, x: number, y: number, rgb: Rgb): void {
   image.data[o + 3] = 255;
 }
 
+/** A colour off the reserved list: red stepped up (mod 256) until it is free. */
+function unreserved(c: number[]): Rgb {
+  while (RESERVED.has((c[0]! << 16) | (c[1]! << 8) | c[2]!)) c[0] = (c[0]! + 1) & 255;
+  return [c[0]!, c[1]!, c[2]!];
+}
+
+/** The `position` backdrop: red 60 -> 200 from the left edge to the right, green 60 -> 200 from top to bottom. */
+function drawPositionBackdrop(image: RgbImage): void {
+  const { width, height } = image;
+  for (let y = 0; y < height; y++) {
+    const g = 60 + Math.round((140 * y) / Math.max(1, height - 1));
+    for (let x = 0; x < width; x++) {
+      setPixel(image, x, y, unreserved([60 + Math.round((140 * x) / Math.max(1, width - 1)), g, 110]));
+    }
+  }
+}
+
 /** A flat colour or a linear gradient (horizontal or vertical) that never hits a reserved colour. */
 function drawBackground(image: RgbImage, rng: Rng): void {
   const a = rng.pick(BACKGROUNDS);
@@ -293,9 +336,7 @@ function drawBackground(image: RgbImage, rng: Rng): void {
   // The colour at each step along the gradient (one entry when flat).
   const ramp: Rgb[] = [];
   for (let t = 0; t < (mode === 0 ? 1 : steps); t++) {
-    const c = [0, 1, 2].map((k) => a[k]! + Math.round(((b[k]! - a[k]!) * t) / den));
-    while (RESERVED.has((c[0]! << 16) | (c[1]! << 8) | c[2]!)) c[0] = (c[0]! + 1) & 255;
-    ramp.push([c[0]!, c[1]!, c[2]!]);
+    ramp.push(unreserved([0, 1, 2].map((k) => a[k]! + Math.round(((b[k]! - a[k]!) * t) / den))));
   }
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) setPixel(image, x, y, ramp[mode === 1 ? x : mode === 2 ? y : 0]!);
@@ -403,7 +444,8 @@ export function generateScene(seed: number, opts: SceneOptions = {}): Scene {
   const o = resolveOptions(opts);
   const rng = new Rng(mixSeed(seed, 0x5ce7e));
   const image: RgbImage = { width: o.width, height: o.height, data: new Uint8Array(o.width * o.height * 4) };
-  drawBackground(image, rng);
+  if (o.backdrop === 'position') drawPositionBackdrop(image);
+  else drawBackground(image, rng);
   const taken: Box[] = [];
   const objects: SceneObject[] = [];
   if (o.text) objects.push(placeSign(rng, image, o, taken));

@@ -357,16 +357,38 @@ describe('syntheticDataset', () => {
 });
 
 describe('the nano task', () => {
-  it('two shapes of 24-48 px on 128 x 128, no sign questions', () => {
+  it('two shapes of 16-32 px on 84 x 84, no sign questions', () => {
     const rows = syntheticDataset(11, 200, NANO_TASK);
     for (const r of rows) {
-      expect([r.width, r.height]).toEqual([128, 128]);
+      expect([r.width, r.height]).toEqual([84, 84]);
       expect(r.question).not.toMatch(/say|word|written/);
       const [w, h] = [r.box[2] - r.box[0], r.box[3] - r.box[1]];
-      expect(Math.max(w, h)).toBeLessThanOrEqual(48);
-      expect(Math.max(w, h)).toBeGreaterThanOrEqual(12);
+      expect(Math.max(w, h)).toBeLessThanOrEqual(32);
+      expect(Math.max(w, h)).toBeGreaterThanOrEqual(8);
     }
     const scene = groundingTask(syntheticRowSeed(11, 0), NANO_TASK);
     expect(scene.objects).toHaveLength(2);
+  });
+
+  it('draws the position backdrop: red follows x, green follows y, never an object colour', () => {
+    const scene = groundingTask(syntheticRowSeed(11, 3), NANO_TASK);
+    const { width, height, data } = scene.image;
+    const inside = (x: number, y: number) =>
+      scene.objects.some((o) => x >= o.box[0] && x < o.box[2] && y >= o.box[1] && y < o.box[3]);
+    const px = (x: number, y: number) => {
+      const o = (y * width + x) * (data.length / (width * height));
+      return [data[o]!, data[o + 1]!, data[o + 2]!];
+    };
+    const objectColours = new Set(Object.values(COLOURS).map((c) => c.join()));
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        if (inside(x, y)) continue;
+        const [r, g] = px(x, y);
+        // The red step off a reserved colour moves red by at most a few levels.
+        expect(Math.abs(r! - (60 + Math.round((140 * x) / (width - 1))))).toBeLessThanOrEqual(3);
+        expect(g).toBe(60 + Math.round((140 * y) / (height - 1)));
+        expect(objectColours.has(px(x, y).join())).toBe(false);
+      }
+    expect(() => syntheticDataset(1, 1, { backdrop: 'plaid' as never })).toThrow(/backdrop/);
   });
 });
