@@ -16,6 +16,7 @@ import {
   RUN_FLAGS,
   RUN_USAGE,
   runConfig,
+  runEvalSettings,
 } from './run-setup.ts';
 
 export const EVAL_USAGE = `Usage: vgrpo eval [options] [--json]
@@ -66,13 +67,7 @@ async function run(values: FlagValues): Promise<number> {
       }
       const progress = new ProgressLine(`eval ${name}`, rows.length, 1);
       const r = await evaluate(gpu, model.prompt, { weights: model.weights, linear: lora?.linear }, rows, {
-        space: model.space,
-        maxCompletionLength: config.max_completion_length,
-        stopIds: model.stopIds,
-        systemPrompt: config.system_prompt,
-        prefill: config.assistant_prefill,
-        minPixels: config.min_pixels,
-        maxPixels: config.max_pixels,
+        ...runEvalSettings(config, model),
         onProgress: (done) => progress.update(done),
       });
       const summary = { n: r.n, acc50: r.acc50, mean_iou: r.mean_iou, format_rate: r.format_rate };

@@ -11,6 +11,7 @@ import { NANO_TASK, syntheticDataset } from '../data/synthetic.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { type GrpoConfig, GrpoConfigError, PRESETS, resolveConfig } from '../grpo/config.ts';
 import { parseConfigText } from '../grpo/config-file.ts';
+import type { EvalSettings } from '../grpo/eval.ts';
 import type { BoxSpace } from '../grpo/rewards/answer.ts';
 import { declaredBoxSpace, type ModelKind, resolveBoxSpace } from '../grpo/rewards/box-space.ts';
 import { rewardNames } from '../grpo/rewards/rewards.ts';
@@ -98,6 +99,19 @@ export async function loadRunModel(gpu: Gpu, values: FlagValues, config: GrpoCon
     kind,
     space: resolveBoxSpace(config.box_space, kind, declared),
     stopIds: stopTokenIds(prompt.tokenizer, prompt.config.tokens.eosTokenIds),
+  };
+}
+
+/** Greedy evaluation as the run's config and model have it: completion length, prompt, pixels, box space. */
+export function runEvalSettings(config: GrpoConfig, model: RunModel): EvalSettings {
+  return {
+    space: model.space,
+    maxCompletionLength: config.max_completion_length,
+    stopIds: model.stopIds,
+    systemPrompt: config.system_prompt,
+    prefill: config.assistant_prefill,
+    minPixels: config.min_pixels,
+    maxPixels: config.max_pixels,
   };
 }
 

@@ -25,6 +25,7 @@ import {
   RUN_FLAGS,
   RUN_USAGE,
   runConfig,
+  runEvalSettings,
 } from './run-setup.ts';
 
 export const TRAIN_USAGE = `Usage: vgrpo train [options] --out DIR
@@ -142,15 +143,13 @@ async function run(values: FlagValues): Promise<number> {
       const evalHeld = async () => {
         const lora = trainer.policy.lora;
         if (lora) lora.training = false;
-        const r = await evaluate(gpu, model.prompt, trainer.policy.current, held, {
-          space: model.space,
-          maxCompletionLength: config.max_completion_length,
-          stopIds: model.stopIds,
-          systemPrompt: config.system_prompt,
-          prefill: config.assistant_prefill,
-          minPixels: config.min_pixels,
-          maxPixels: config.max_pixels,
-        });
+        const r = await evaluate(
+          gpu,
+          model.prompt,
+          trainer.policy.current,
+          held,
+          runEvalSettings(config, model),
+        );
         if (lora) lora.training = true;
         const line = {
           step: trainer.step,
