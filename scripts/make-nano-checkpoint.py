@@ -146,7 +146,7 @@ def lr_at(step):
     return s["learning_rate"] * warm * 0.5 * (1 + math.cos(math.pi * min(step, s["steps"]) / s["steps"]))
 
 
-def save(model, config_json, out):
+def save(model, out):
     os.makedirs(out, exist_ok=True)
     tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     save_file(tensors, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
@@ -203,7 +203,7 @@ def main():
             log.append(entry)
             print(json.dumps({**entry, "seconds": round(time.time() - started)}), flush=True)
 
-    save(model, config_json, args.out)
+    save(model, args.out)
     record = {
         "recipe": "scripts/make-nano-checkpoint.py",
         "settings": SETTINGS,
