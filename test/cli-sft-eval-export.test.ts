@@ -70,7 +70,7 @@ describe('vgrpo sft, eval and export', () => {
 
   it('a LoRA run exports its adapter, which eval applies, and merged weights equal to base + adapter', async () => {
     // A run folder with a trained adapter: a reward with spread (longer answers score higher) gives
-    // the untrained nano non-zero advantages, so the adapter moves away from zero.
+    // nano non-zero advantages, so the adapter moves away from zero.
     const run = join(dir, 'lora');
     const g = gpu();
     const nano = await nanoRun(

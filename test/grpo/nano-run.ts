@@ -1,6 +1,6 @@
 // Shared by the training tests: a GrpoTrainer on the shipped nano checkpoint and synthetic rows with tiny
 // settings (2 prompts x G 4, 2 micro-batches, short completions), and `test-length`, a reward with spread
-// in every group (longer answers score higher), so the untrained nano gets non-zero advantages.
+// in every group (longer answers score higher), so nano gets non-zero advantages whatever it writes.
 import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
 import type { Gpu } from '../../src/gpu/context.ts';

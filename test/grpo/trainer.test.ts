@@ -1,7 +1,7 @@
 // The GRPO loop on the nano checkpoint in Node: a few steps of full fine-tuning and of LoRA with a
 // reference policy and reused generations (old log-probs) give finite losses and TRL's metric names,
 // change the trainable weights and leave frozen ones alone, and yield a record for every prompt. A
-// test reward with spread makes the advantages non-zero whatever the untrained model writes.
+// test reward with spread makes the advantages non-zero whatever nano writes.
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/context.ts';
 import type { Weights } from '../../src/model/weights.ts';
