@@ -10,8 +10,8 @@ import { zipSync } from 'fflate';
 import { PNG } from 'pngjs';
 import type { Dataset } from '../src/data/dataset.ts';
 import { openDatasetAt } from '../src/data/open-dataset-node.ts';
-import { buildHfArrowFiles, type HfFeature } from '../test/data/hf-arrow-fixture.ts';
-import { writeParquetDataset } from '../test/data/parquet-fixture.ts';
+import { buildHfArrowFiles, type HfFeature } from '../test/data/sources/hf-arrow-fixture.ts';
+import { writeParquetDataset } from '../test/data/sources/parquet-fixture.ts';
 
 export interface DatasetRow {
   name: string;

@@ -2,8 +2,8 @@
 // decoder (bit-exact with Pillow) and by jpeg-js, and the same image as PNG; median of 9 runs after 2.
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { decodeImage } from '../src/data/image-decode-node.ts';
-import { decodeJpeg } from '../src/data/jpeg-decode.ts';
+import { decodeImage } from '../src/data/image/image-decode-node.ts';
+import { decodeJpeg } from '../src/data/image/jpeg-decode.ts';
 
 export interface ImageRow {
   name: string;

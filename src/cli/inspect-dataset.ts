@@ -4,8 +4,8 @@
 
 import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
 import { DatasetFormatError } from '../data/errors.ts';
-import type { FieldOverrides } from '../data/json-rows.ts';
 import { openDatasetAt } from '../data/open-dataset-node.ts';
+import type { FieldOverrides } from '../data/sources/json-rows.ts';
 import { formatReport } from '../data/validation-report.ts';
 import { CliError, type FlagSpec, type FlagValues, runSubcommand } from './command.ts';
 

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readImageFile } from '../data/image-decode-node.ts';
+import { readImageFile } from '../data/image/image-decode-node.ts';
 import { parseModelConfig } from '../model/config.ts';
 import { imageOptionsFromConfig, type RgbImage } from '../model/image-processor.ts';
 import type { PromptModel } from '../model/prompt.ts';

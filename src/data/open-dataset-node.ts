@@ -5,9 +5,9 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Dataset } from './dataset.ts';
 import { DatasetFormatError } from './errors.ts';
-import { type DroppedFile, normalisePath } from './files.ts';
-import { droppedFileAt, droppedFilesFromDirectory } from './files-node.ts';
-import { decodeImage } from './image-decode-node.ts';
+import { type DroppedFile, normalisePath } from './files/files.ts';
+import { droppedFileAt, droppedFilesFromDirectory } from './files/files-node.ts';
+import { decodeImage } from './image/image-decode-node.ts';
 import { type OpenDatasetOptions, openDataset } from './open-dataset.ts';
 
 const TABLE_FILE = /\.(parquet|arrow)$/i;

@@ -2,15 +2,15 @@
 // HF save_to_disk folder, Parquet files, or a JSON / JSONL annotation file with its images; the
 // source is recognised from the files, not from a setting.
 
-import { looksLikeHfArrow, openHfArrowDataset } from './arrow-source.ts';
 import type { Dataset } from './dataset.ts';
 import { DatasetFormatError } from './errors.ts';
-import type { DroppedFiles } from './files.ts';
-import { openJsonDataset } from './json-source.ts';
-import { looksLikeParquet, openParquetDataset } from './parquet-source.ts';
+import type { DroppedFiles } from './files/files.ts';
+import { isZipFile, looksLikeZip, openZip } from './files/zip.ts';
 import type { RowOptions } from './row-validation.ts';
-import { openTableDataset } from './table-source.ts';
-import { isZipFile, looksLikeZip, openZip } from './zip.ts';
+import { looksLikeHfArrow, openHfArrowDataset } from './sources/arrow-source.ts';
+import { openJsonDataset } from './sources/json-source.ts';
+import { looksLikeParquet, openParquetDataset } from './sources/parquet-source.ts';
+import { openTableDataset } from './sources/table-source.ts';
 
 export interface OpenDatasetOptions extends RowOptions {
   /** The split of an HF DatasetDict folder or a hub Parquet layout (default: train, or the only one). */

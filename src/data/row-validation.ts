@@ -19,9 +19,15 @@ import {
   requireDecoder,
 } from './dataset.ts';
 import { DatasetFormatError, ImageDecodeError } from './errors.ts';
-import type { DroppedFile } from './files.ts';
-import { readImageHeader, readImageSize } from './image-header.ts';
-import { type FieldOverrides, layoutSuggestedBy, type RawRow, type RowLayout, readRow } from './json-rows.ts';
+import type { DroppedFile } from './files/files.ts';
+import { readImageHeader, readImageSize } from './image/image-header.ts';
+import {
+  type FieldOverrides,
+  layoutSuggestedBy,
+  type RawRow,
+  type RowLayout,
+  readRow,
+} from './sources/json-rows.ts';
 import type { RowIssue, ValidationReport } from './validation-report.ts';
 
 export interface PendingRow {

@@ -4,8 +4,8 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
-import { droppedEntries, inputEntries } from '../data/drop-browser.ts';
-import type { FieldOverrides } from '../data/json-rows.ts';
+import { droppedEntries, inputEntries } from '../data/files/drop-browser.ts';
+import type { FieldOverrides } from '../data/sources/json-rows.ts';
 import type { ValidationReport } from '../data/validation-report.ts';
 import type { OpenOptions, PreviewRow } from '../grpo/worker/protocol.ts';
 import { type DatasetState, useDataset } from './useDataset.ts';

@@ -3,7 +3,7 @@
 // error that stopped it, and previews of usable rows.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { DroppedEntry } from '../data/drop-browser.ts';
+import type { DroppedEntry } from '../data/files/drop-browser.ts';
 import type { ValidationReport } from '../data/validation-report.ts';
 import {
   type DatasetEvent,

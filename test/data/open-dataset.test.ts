@@ -12,13 +12,13 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dataset, toGroundingRows } from '../../src/data/dataset.ts';
 import { DatasetFormatError } from '../../src/data/errors.ts';
-import { droppedFileFromBytes, droppedFilesFromFileList } from '../../src/data/files.ts';
-import { decodeImage } from '../../src/data/image-decode-node.ts';
+import { droppedFileFromBytes, droppedFilesFromFileList } from '../../src/data/files/files.ts';
+import { decodeImage } from '../../src/data/image/image-decode-node.ts';
 import { detectSourceKind, openDataset } from '../../src/data/open-dataset.ts';
 import { openDatasetAt } from '../../src/data/open-dataset-node.ts';
-import { vgrpo } from '../vgrpo.ts';
-import { buildHfArrowFiles, type HfFeature, writeHfArrowDataset } from './hf-arrow-fixture.ts';
-import { writeParquetDataset } from './parquet-fixture.ts';
+import { vgrpo } from '../cli/vgrpo.ts';
+import { buildHfArrowFiles, type HfFeature, writeHfArrowDataset } from './sources/hf-arrow-fixture.ts';
+import { writeParquetDataset } from './sources/parquet-fixture.ts';
 
 /** A PNG whose pixels encode (x, y, seed), so a wrong image or a wrong crop is visible. */
 function png(width: number, height: number, seed: number): Uint8Array {

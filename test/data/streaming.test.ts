@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toGroundingRows } from '../../src/data/dataset.ts';
-import type { DroppedFile } from '../../src/data/files.ts';
-import { droppedFilesFromDirectory } from '../../src/data/files-node.ts';
-import { decodeImage } from '../../src/data/image-decode-node.ts';
+import type { DroppedFile } from '../../src/data/files/files.ts';
+import { droppedFilesFromDirectory } from '../../src/data/files/files-node.ts';
+import { decodeImage } from '../../src/data/image/image-decode-node.ts';
 import { openDataset } from '../../src/data/open-dataset.ts';
 import type { RgbImage } from '../../src/model/image-processor.ts';
-import { writeHfArrowDataset } from './hf-arrow-fixture.ts';
+import { writeHfArrowDataset } from './sources/hf-arrow-fixture.ts';
 
 const ROWS = 20_000;
 const DISTINCT = 64;

@@ -2,8 +2,8 @@
 // Worker, bundled by that test with Vite. Results are plain data (pixels as base64) so they cross
 // postMessage and Playwright's evaluate unchanged; errors come back as {error: {name, message}}.
 
-import { droppedFilesFromFileList } from '../../src/data/files.ts';
-import { decodeImageBrowser } from '../../src/data/image-decode-browser.ts';
+import { droppedFilesFromFileList } from '../../src/data/files/files.ts';
+import { decodeImageBrowser } from '../../src/data/image/image-decode-browser.ts';
 import { openDataset } from '../../src/data/open-dataset.ts';
 import type { SceneOptions } from '../../src/data/synthetic.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';

@@ -1,4 +1,4 @@
-// The browser image decoder (src/data/image-decode-browser.ts) in Debian's Chromium, in a page and in
+// The browser image decoder (src/data/image/image-decode-browser.ts) in Debian's Chromium, in a page and in
 // a module Worker, without the app build: the decoder's modules are transpiled here with TypeScript
 // and served on a made-up origin through Playwright routing. Inputs come from independent encoders;
 // JPEGs must give Pillow's pixels (test/fixtures/jpeg), and EXIF-oriented ones the Node decoder's and
@@ -19,7 +19,7 @@ import ts from 'typescript';
 import { openServedPage, ROOT } from './harness.js';
 
 const ORIGIN = 'http://decode.test';
-const ENTRY = 'src/data/image-decode-browser.ts';
+const ENTRY = 'src/data/image/image-decode-browser.ts';
 
 /**
  * The entry and the modules it imports (relative specifiers), transpiled to JS with `.ts` specifiers
@@ -260,7 +260,7 @@ test('JPEG: exactly the pixels Pillow decodes (test/fixtures/jpeg), in the page 
 
 test('JPEG with EXIF orientation 1-8: as Node decodes it, and as Chromium itself turns it', async () => {
   // Two independent rotations: Chromium's own (imageOrientation 'from-image') and ours.
-  const { decodeImage } = await tsImport('../../src/data/image-decode-node.ts', import.meta.url);
+  const { decodeImage } = await tsImport('../../src/data/image/image-decode-node.ts', import.meta.url);
   const [w, h] = [40, 24];
   const jpg = jpeg.encode({ data: pixels(w, h, true), width: w, height: h }, 90).data;
   for (let orientation = 1; orientation <= 8; orientation++) {

@@ -15,9 +15,9 @@
 // run).
 
 import type { BoxFormat } from '../../data/box-format.ts';
-import type { DroppedEntry } from '../../data/drop-browser.ts';
-import type { FieldOverrides } from '../../data/json-rows.ts';
+import type { DroppedEntry } from '../../data/files/drop-browser.ts';
 import type { Box } from '../../data/row.ts';
+import type { FieldOverrides } from '../../data/sources/json-rows.ts';
 import type { ValidationReport } from '../../data/validation-report.ts';
 import type { AdapterSummary } from '../../gpu/adapter.ts';
 import type { WeightDtype } from '../../model/load.ts';

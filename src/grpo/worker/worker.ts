@@ -11,10 +11,10 @@
 // ./protocol.ts.
 
 import { toGroundingRows } from '../../data/dataset.ts';
-import type { DroppedEntry } from '../../data/drop-browser.ts';
 import { DatasetFormatError } from '../../data/errors.ts';
-import { droppedFileFromFile } from '../../data/files.ts';
-import { decodeImageBrowser } from '../../data/image-decode-browser.ts';
+import type { DroppedEntry } from '../../data/files/drop-browser.ts';
+import { droppedFileFromFile } from '../../data/files/files.ts';
+import { decodeImageBrowser } from '../../data/image/image-decode-browser.ts';
 import { openDataset } from '../../data/open-dataset.ts';
 import type { GroundingRow } from '../../data/row.ts';
 import { NANO_TASK, syntheticDataset } from '../../data/synthetic.ts';
