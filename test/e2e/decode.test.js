@@ -52,7 +52,7 @@ function transpileTree(entry) {
 
 // Runs in the page and in the worker: decodes and returns plain data (errors as {error: {...}}).
 const RUNNER = `
-import { decodeImageBrowser, browserPixelPath } from '/src/data/image-decode-browser.js';
+import { decodeImageBrowser, browserPixelPath } from '/src/data/image/image-decode-browser.js';
 export async function run(bytes, name) {
   try {
     const image = await decodeImageBrowser(new Uint8Array(bytes), name);
