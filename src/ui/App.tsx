@@ -1,13 +1,35 @@
-// The app shell: header, then the WebGPU adapter panel (or a page explaining how to get WebGPU) and
-// the dataset panel, which works without WebGPU.
+// The app shell: header, the training panel (one click from training the built-in nano model on the
+// dataset the dataset panel shows), the dataset panel, which works without WebGPU, and the WebGPU adapter
+// panel (or a page explaining how to get WebGPU).
+import { useCallback, useState } from 'react';
+import type { DatasetSource } from '../grpo/worker/protocol.ts';
 import { AdapterPanel } from './AdapterPanel.tsx';
 import { DatasetPanel } from './DatasetPanel.tsx';
 import { DeviceLostBanner } from './DeviceLostBanner.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
+import { TrainingPanel } from './training/TrainingPanel.tsx';
+import { type DatasetState, SYNTHETIC_COUNT, SYNTHETIC_SEED } from './useDataset.ts';
 import { useGpu } from './useGpu.ts';
+
+interface TrainingData {
+  source: DatasetSource;
+  label: string;
+}
+
+const BUILT_IN: TrainingData = {
+  source: { kind: 'synthetic', seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT },
+  label: 'the built-in synthetic set',
+};
 
 export function App() {
   const state = useGpu();
+  // What the dataset panel last opened successfully (a drop that fails keeps the previous one).
+  const [data, setData] = useState<TrainingData>(BUILT_IN);
+  const onDataset = useCallback((s: DatasetState) => {
+    if (s.status === 'synthetic')
+      setData({ source: { kind: 'synthetic', seed: s.seed, count: s.count }, label: BUILT_IN.label });
+    else if (s.status === 'opened') setData({ source: { kind: 'opened' }, label: s.name });
+  }, []);
   return (
     <div className="app">
       <header className="app-header">
@@ -24,10 +46,11 @@ export function App() {
         {state.status === 'ready' && (
           <>
             {state.lost && <DeviceLostBanner info={state.lost} />}
-            <AdapterPanel summary={state.gpu.adapter} />
+            <TrainingPanel dataset={data.source} datasetLabel={data.label} />
           </>
         )}
-        {state.status !== 'loading' && <DatasetPanel />}
+        {state.status !== 'loading' && <DatasetPanel onState={onDataset} />}
+        {state.status === 'ready' && <AdapterPanel summary={state.gpu.adapter} />}
       </main>
     </div>
   );

@@ -19,8 +19,10 @@ const BOX_FORMAT_LABELS: Record<BoxFormat, string> = {
   norm1000: '0-1000 normalised [x1, y1, x2, y2]',
 };
 
-export function DatasetPanel() {
+/** onState hears the panel's dataset state, so that training can use what the panel shows. */
+export function DatasetPanel({ onState }: { onState?: (state: DatasetState) => void }) {
   const { state, preview, open, reopen, chooseSynthetic, showPreview } = useDataset();
+  useEffect(() => onState?.(state), [state, onState]);
   const [dragging, setDragging] = useState(false);
   const folderInput = useRef<HTMLInputElement>(null);
   const filesInput = useRef<HTMLInputElement>(null);

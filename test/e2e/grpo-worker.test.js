@@ -161,6 +161,12 @@ test('nano trains two steps in the worker: ready, progress, states, metrics, sam
       assert.equal(record.box.length, 4);
       assert.ok(record.frame.width > 0 && record.frame.inputWidth > 0);
       assert.equal(record.completions.length, 2);
+      // The step's image travels with the record: nano's 84 x 84 images are under the thumbnail size.
+      assert.equal(s.images.length, 1);
+      const [image] = s.images;
+      assert.deepEqual([image.width, image.height], [record.frame.width, record.frame.height]);
+      const pixels = image.pixels.length ?? Object.keys(image.pixels).length;
+      assert.equal(pixels, image.width * image.height * 4);
       for (const c of record.completions) {
         assert.equal(typeof c.text, 'string');
         assert.ok(c.tokens >= 1 && c.tokens <= 8);

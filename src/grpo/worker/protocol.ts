@@ -28,6 +28,7 @@ import type { BoxSpace } from '../rewards/answer.ts';
 import type { ModelKind } from '../rewards/box-space.ts';
 import type { SampleRecord } from '../trainer.ts';
 import type { StoredRun } from './run-store.ts';
+import type { Thumbnail } from './thumbnail.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Requests (app -> worker)
@@ -212,6 +213,8 @@ export interface SamplesEvent {
   type: 'samples';
   step: number;
   records: SampleRecord[];
+  /** Each record's image, small (src/grpo/worker/thumbnail.ts); null where it could not be read again. */
+  images: (Thumbnail | null)[];
 }
 
 /** A checkpoint saved in OPFS. */

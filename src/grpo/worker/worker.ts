@@ -82,6 +82,7 @@ import {
   RunStoreError,
   type StoreDir,
 } from './run-store.ts';
+import { type Thumbnail, thumbnail } from './thumbnail.ts';
 
 function post(event: WorkerEvent, transfer: Transferable[] = []): void {
   (self as unknown as Worker).postMessage(event, transfer);
@@ -252,6 +253,8 @@ interface Run {
   prompt?: { model: PromptModel; stopIds: number[] };
   space?: BoxSpace;
   datasetName?: string;
+  /** The training rows by id, to send each step's images with its records. */
+  rows?: Map<string, GroundingRow>;
   /** Undefined without OPFS. */
   store?: RunStore;
   /** Whether run.json is written (on the first save or logged step). */
@@ -379,6 +382,7 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
         'it with the same dataset',
     );
   r.datasetName = dataset.name;
+  r.rows = new Map(dataset.rows.map((row) => [row.id, row]));
   progress('opening-dataset', 1, 1);
   checkStop(r);
 
@@ -517,6 +521,17 @@ async function save(r: Run, trainer: GrpoTrainer): Promise<void> {
   }
 }
 
+/** A record's image as a thumbnail; null (the app then draws the boxes alone) when it cannot be read again. */
+async function recordImage(r: Run, id: string): Promise<Thumbnail | null> {
+  const row = r.rows?.get(id);
+  if (!row) return null;
+  try {
+    return thumbnail(await row.image());
+  } catch {
+    return null;
+  }
+}
+
 async function takeStep(r: Run, trainer: GrpoTrainer): Promise<void> {
   const t0 = performance.now();
   const report = await trainer.trainStep();
@@ -529,7 +544,11 @@ async function takeStep(r: Run, trainer: GrpoTrainer): Promise<void> {
     ...(report.logged ? { logged: report.logged } : {}),
     ...(report.skipped ? { skipped: report.skipped } : {}),
   });
-  if (report.records.length > 0) post({ type: 'samples', step: report.step, records: report.records });
+  if (report.records.length > 0) {
+    const images = await Promise.all(report.records.map((record) => recordImage(r, record.id)));
+    const buffers = images.flatMap((image) => (image ? [image.pixels.buffer] : []));
+    post({ type: 'samples', step: report.step, records: report.records, images }, buffers);
+  }
   // The first step also compiles the kernels: left out of the mean once there are others.
   const times = r.stepSeconds.length > 1 ? r.stepSeconds.slice(1) : r.stepSeconds;
   const mean = times.reduce((a, b) => a + b, 0) / times.length;

@@ -1,0 +1,149 @@
+// The current batch on konva stages: each prompt's image with its ground-truth box (white, dashed) and its
+// G predicted boxes coloured by total reward (reward-colour.ts), each over a dark outline; hovering a box
+// names its completion, clicking a stage selects that prompt for the completions list. A legend gives the
+// colour scale.
+import { useMemo, useState } from 'react';
+import { Image as KonvaImage, Layer, Rect, Stage } from 'react-konva';
+import type { SampleRecord } from '../../grpo/trainer.ts';
+import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
+import { legendStops, OUTLINE, type RewardRange, rewardColour, rewardRange } from './reward-colour.ts';
+import type { RunView } from './run-store.ts';
+import { runStore, useRun } from './useRun.ts';
+
+const DISPLAY = 168;
+
+function toCanvas(image: Thumbnail | null): HTMLCanvasElement | undefined {
+  if (!image) return undefined;
+  const canvas = document.createElement('canvas');
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext('2d')?.putImageData(new ImageData(image.pixels, image.width, image.height), 0, 0);
+  return canvas;
+}
+
+interface Hover {
+  prompt: number;
+  completion: number;
+}
+
+function Outlined(props: { box: readonly number[]; scale: number; colour: string; dash?: number[] }) {
+  const [x1, y1, x2, y2] = props.box.map((v) => v * props.scale) as [number, number, number, number];
+  const geometry = { x: x1, y: y1, width: x2 - x1, height: y2 - y1, listening: false };
+  return (
+    <>
+      <Rect {...geometry} stroke={OUTLINE} strokeWidth={4} />
+      <Rect
+        {...geometry}
+        stroke={props.colour}
+        strokeWidth={2}
+        {...(props.dash ? { dash: props.dash } : {})}
+      />
+    </>
+  );
+}
+
+function SampleStage(props: {
+  record: SampleRecord;
+  image: Thumbnail | null;
+  index: number;
+  range: RewardRange;
+  selected: boolean;
+  onHover: (h: Hover | null) => void;
+}) {
+  const { record, image, index, range } = props;
+  const canvas = useMemo(() => toCanvas(image), [image]);
+  const scale = DISPLAY / Math.max(record.frame.width, record.frame.height);
+  const width = Math.round(record.frame.width * scale);
+  const height = Math.round(record.frame.height * scale);
+  const select = () => runStore.getState().select({ prompt: index, completion: 0 });
+  return (
+    <figure className={`batch-sample${props.selected ? ' selected' : ''}`} data-testid="batch-sample">
+      <Stage width={width} height={height} onClick={select} onTap={select}>
+        <Layer>
+          {canvas ? (
+            <KonvaImage image={canvas} width={width} height={height} />
+          ) : (
+            <Rect width={width} height={height} fill="#3a3f4b" />
+          )}
+          <Outlined box={record.box} scale={scale} colour="#ffffff" dash={[5, 3]} />
+          {record.completions.map((c, k) =>
+            c.boxPixels ? (
+              // Completions are fixed once reported: their index is their identity.
+              // biome-ignore lint/suspicious/noArrayIndexKey: see above
+              <Outlined key={k} box={c.boxPixels} scale={scale} colour={rewardColour(c.reward, range)} />
+            ) : null,
+          )}
+          {record.completions.map((c, k) => {
+            if (!c.boxPixels) return null;
+            const [x1, y1, x2, y2] = c.boxPixels.map((v) => v * scale) as [number, number, number, number];
+            return (
+              <Rect
+                // biome-ignore lint/suspicious/noArrayIndexKey: see above
+                key={`hit-${k}`}
+                x={x1}
+                y={y1}
+                width={x2 - x1}
+                height={y2 - y1}
+                strokeWidth={8}
+                stroke="transparent"
+                hitStrokeWidth={8}
+                fillEnabled={false}
+                onMouseEnter={() => props.onHover({ prompt: index, completion: k })}
+                onMouseLeave={() => props.onHover(null)}
+                onClick={() => runStore.getState().select({ prompt: index, completion: k })}
+              />
+            );
+          })}
+        </Layer>
+      </Stage>
+      <figcaption>{record.question}</figcaption>
+    </figure>
+  );
+}
+
+export function BatchView({ run }: { run: RunView }) {
+  const selected = useRun((s) => s.selected);
+  const [hover, setHover] = useState<Hover | null>(null);
+  const range = rewardRange(run.ready!.config);
+  const hovered = hover ? run.batch[hover.prompt]?.completions[hover.completion] : undefined;
+  const step = run.batch[0]?.step ?? run.step;
+  return (
+    <div className="batch" data-testid="batch">
+      <h3>
+        Step {step}: {run.batch.length} prompt{run.batch.length === 1 ? '' : 's'}
+      </h3>
+      <ul className="legend" aria-label="box colours by total reward" data-testid="reward-legend">
+        <li>
+          <span className="swatch gt" /> ground truth
+        </li>
+        {legendStops(range).map((s) => (
+          <li key={s.value}>
+            <span className="swatch" style={{ borderColor: s.colour }} /> reward {s.value.toFixed(2)}
+          </li>
+        ))}
+      </ul>
+      <div className="batch-grid">
+        {run.batch.map((record, i) => (
+          <SampleStage
+            // A prompt can be drawn twice in one batch (across an epoch's end): the index disambiguates.
+            // biome-ignore lint/suspicious/noArrayIndexKey: see above
+            key={`${record.step}-${record.id}-${i}`}
+            record={record}
+            image={run.batchImages[i] ?? null}
+            index={i}
+            range={range}
+            selected={(selected?.prompt ?? 0) === i}
+            onHover={setHover}
+          />
+        ))}
+      </div>
+      <p className="hover-note muted" aria-live="polite">
+        {hovered
+          ? `completion ${hover!.completion + 1}: reward ${hovered.reward?.toFixed(3) ?? 'unscorable'}, IoU ${
+              hovered.iou?.toFixed(3) ?? '–'
+            }: ${hovered.text}`
+          : 'Hover a box to read its completion; click an image to list its completions.'}
+      </p>
+    </div>
+  );
+}

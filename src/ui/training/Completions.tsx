@@ -1,0 +1,73 @@
+// The selected prompt's G completions: the reasoning and the answer highlighted, parse status, IoU, every
+// reward, the total (with its colour) and the advantage.
+import { Fragment } from 'react';
+import { completionParts } from './completion-parts.ts';
+import { rewardColour, rewardRange } from './reward-colour.ts';
+import type { RunView } from './run-store.ts';
+import { useRun } from './useRun.ts';
+
+const num = (v: number | null, digits = 3) => (v === null ? '–' : v.toFixed(digits));
+
+export function Completions({ run }: { run: RunView }) {
+  const selected = useRun((s) => s.selected);
+  const index = Math.min(selected?.prompt ?? 0, run.batch.length - 1);
+  const record = run.batch[index];
+  if (!record || !run.ready) return null;
+  const config = run.ready.config;
+  const range = rewardRange(config);
+  const names = config.reward_funcs;
+  return (
+    <div className="completions" data-testid="completions">
+      <h3>
+        {record.question} <span className="muted">({record.id})</span>
+      </h3>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">completion</th>
+            <th scope="col">IoU</th>
+            {names.map((n) => (
+              <th scope="col" key={n}>
+                {n}
+              </th>
+            ))}
+            <th scope="col">total</th>
+            <th scope="col">advantage</th>
+          </tr>
+        </thead>
+        <tbody>
+          {record.completions.map((c, k) => (
+            <tr
+              // Completions are fixed once reported: their index is their identity.
+              // biome-ignore lint/suspicious/noArrayIndexKey: see above
+              key={k}
+              className={selected?.prompt === index && selected.completion === k ? 'selected' : undefined}
+              data-testid="completion-row"
+            >
+              <td>{k + 1}</td>
+              <td className="completion-text">
+                {completionParts(c.text, config.assistant_prefill).map((p, i) => (
+                  // biome-ignore lint/suspicious/noArrayIndexKey: parts of a fixed text
+                  <Fragment key={i}>
+                    <span className={`part-${p.kind}`}>{p.text}</span>
+                  </Fragment>
+                ))}
+                {c.parseError && <span className="parse-error"> ({c.parseError})</span>}
+              </td>
+              <td>{num(c.iou)}</td>
+              {names.map((n) => (
+                <td key={n}>{num(c.rewards[n] ?? null, 2)}</td>
+              ))}
+              <td>
+                <span className="swatch" style={{ borderColor: rewardColour(c.reward, range) }} />{' '}
+                {num(c.reward)}
+              </td>
+              <td>{num(c.advantage)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,181 @@
+// The training panel: what a run trains (the built-in nano model, the dataset the dataset panel shows, the
+// nano-demo preset), Train and the controls of a loaded run (pause, resume, one step, stop), its progress
+// with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
+// batch's boxes (BatchView) and the selected prompt's completions (Completions).
+import { useMemo, useState } from 'react';
+import type { GrpoConfig } from '../../grpo/config.ts';
+import type { Metrics } from '../../grpo/metrics.ts';
+import type { DatasetSource } from '../../grpo/worker/protocol.ts';
+import { postToWorker } from '../grpo-worker.ts';
+import { BatchView } from './BatchView.tsx';
+import { Completions } from './Completions.tsx';
+import { ConfigForm } from './ConfigForm.tsx';
+import { type FormInputs, readFormInputs } from './config-inputs.ts';
+import type { RunView } from './run-store.ts';
+import { runStore, useRun } from './useRun.ts';
+
+export const TRAIN_PRESET = 'nano-demo';
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m${String(r).padStart(2, '0')}s`;
+  return `${r}s`;
+}
+
+const fixed = (v: number | null | undefined, digits: number) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+
+function Progress({ run }: { run: RunView }) {
+  const p = run.progress;
+  if (run.state === 'starting' || p?.phase === 'opening-dataset')
+    return <p data-testid="run-progress">Opening the dataset…</p>;
+  if (p?.phase === 'loading-model' && run.state === 'running') {
+    const pct = p.total > 0 ? Math.round((100 * p.done) / p.total) : 0;
+    return (
+      <p data-testid="run-progress">
+        Loading the model… {pct}% <progress value={p.done} max={Math.max(1, p.total)} />
+      </p>
+    );
+  }
+  if (run.totalSteps === 0) return null;
+  const eta = p?.phase === 'training' && p.etaSeconds !== null ? formatDuration(p.etaSeconds) : null;
+  return (
+    <p data-testid="run-progress">
+      <progress value={run.step} max={run.totalSteps} aria-label="training progress" />{' '}
+      <span data-testid="run-step">
+        step {run.step} / {run.totalSteps}
+      </span>
+      {eta !== null && run.state === 'running' && <> · ETA {eta}</>}
+    </p>
+  );
+}
+
+function LatestMetrics({ metrics }: { metrics: Metrics }) {
+  const rows: [string, string][] = [
+    ['reward', fixed(metrics.reward, 3)],
+    ['reward std', fixed(metrics.reward_std, 3)],
+    ['loss', fixed(metrics.loss, 4)],
+    ['grad norm', fixed(metrics.grad_norm, 3)],
+    ['completion length', fixed(metrics['completions/mean_length'], 1)],
+    ['s / step', fixed(metrics.step_time, 2)],
+    ['generated tokens / s', fixed(metrics['tokens_per_s/generation'], 0)],
+  ];
+  return (
+    <dl className="facts run-metrics" data-testid="run-metrics">
+      {rows.map(([name, value]) => (
+        <div key={name}>
+          <dt>{name}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+export function TrainingPanel({ dataset, datasetLabel }: { dataset: DatasetSource; datasetLabel: string }) {
+  const run = useRun((s) => s.run);
+  const loaded = run.state === 'running' || run.state === 'paused' || run.state === 'starting';
+  const latest = run.history[run.history.length - 1];
+  const [preset, setPreset] = useState(TRAIN_PRESET);
+  const [inputs, setInputs] = useState<FormInputs>({});
+  const result = useMemo(() => readFormInputs(inputs, preset), [inputs, preset]);
+  const send = (type: 'pause' | 'resume' | 'step' | 'stop') => postToWorker({ type });
+  const train = () => {
+    if (loaded || !result.ok) return;
+    runStore.getState().starting();
+    postToWorker({ type: 'start', model: { kind: 'nano' }, dataset, preset, config: result.layer });
+  };
+  const setInput = (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value }));
+  return (
+    <section className="panel training-panel" data-testid="training-panel">
+      <h2>Training</h2>
+      <p className="muted">
+        GRPO on the built-in nano model, on {datasetLabel}.
+        {run.ready && (
+          <>
+            {' '}
+            {run.ready.model.parameters.toLocaleString('en-US')} parameters,{' '}
+            {run.ready.config.num_generations} completions per prompt.
+          </>
+        )}
+      </p>
+      <ConfigForm
+        preset={preset}
+        inputs={inputs}
+        result={result}
+        running={loaded && run.ready ? run.ready.config : null}
+        onPreset={setPreset}
+        onInput={setInput}
+        onSubmit={train}
+      />
+      <div className="run-controls">
+        <button
+          type="button"
+          className="primary"
+          onClick={train}
+          disabled={loaded || !result.ok}
+          data-testid="train"
+        >
+          Train
+        </button>
+        {run.state === 'running' && (
+          <button type="button" onClick={() => send('pause')} data-testid="pause">
+            Pause
+          </button>
+        )}
+        {run.state === 'paused' && (
+          <>
+            <button type="button" onClick={() => send('resume')} data-testid="resume">
+              Resume
+            </button>
+            <button type="button" onClick={() => send('step')} data-testid="single-step">
+              One step
+            </button>
+          </>
+        )}
+        {(run.state === 'running' || run.state === 'paused') && (
+          <button type="button" onClick={() => send('stop')} data-testid="stop">
+            Stop
+          </button>
+        )}
+        <span className="run-state" data-testid="run-state">
+          {run.state}
+        </span>
+      </div>
+      <Progress run={run} />
+      <div role="alert" aria-live="assertive" data-testid="run-error">
+        {run.error && (
+          <p className="error">
+            {run.error.message}
+            {run.error.checkpoint && ` (the checkpoint of step ${run.error.checkpoint.step} is kept)`}
+          </p>
+        )}
+      </div>
+      {run.warnings.length > 0 && (
+        <ul className="warnings" data-testid="run-warnings">
+          {run.warnings.map((w, i) => (
+            // Warnings repeat and are never reordered: the index is their identity.
+            // biome-ignore lint/suspicious/noArrayIndexKey: see above
+            <li key={i}>{w}</li>
+          ))}
+        </ul>
+      )}
+      {latest && <LatestMetrics metrics={latest.metrics} />}
+      {latest?.skipped && (
+        <p className="error">
+          Step {latest.step} skipped its update: {latest.skipped}
+        </p>
+      )}
+      {run.batch.length > 0 && run.ready && (
+        <>
+          <BatchView run={run} />
+          <Completions run={run} />
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,150 @@
+// The app's view of the training run: what the GRPO worker's run events (src/grpo/worker/protocol.ts) add
+// up to, as a zustand store. reduceRunEvent is the whole logic, a pure function; the store applies it to
+// each event and keeps which sample the person selected.
+import { createStore } from 'zustand/vanilla';
+import type { Metrics } from '../../grpo/metrics.ts';
+import type { SampleRecord } from '../../grpo/trainer.ts';
+import type {
+  CheckpointEvent,
+  ErrorEvent,
+  ProgressEvent,
+  ReadyEvent,
+  RunEvent,
+  RunState,
+} from '../../grpo/worker/protocol.ts';
+import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
+
+/** Sample records kept for the history and the table (the oldest go first). */
+export const MAX_RECORDS = 10_000;
+const MAX_WARNINGS = 20;
+
+export interface StepMetrics {
+  step: number;
+  metrics: Metrics;
+  logged?: Metrics;
+  skipped?: string;
+}
+
+export interface RunView {
+  /** 'starting' from the Train press until the worker reports a state. */
+  state: RunState | 'starting';
+  ready: ReadyEvent | null;
+  step: number;
+  totalSteps: number;
+  progress: ProgressEvent | null;
+  history: StepMetrics[];
+  /** The prompts of the latest generation, with their completions. */
+  batch: SampleRecord[];
+  /** Their images, small; null where the worker could not read one again. */
+  batchImages: (Thumbnail | null)[];
+  /** Every prompt seen, oldest first, up to MAX_RECORDS. */
+  records: SampleRecord[];
+  checkpoint: CheckpointEvent | null;
+  error: ErrorEvent | null;
+  warnings: string[];
+}
+
+export const INITIAL_RUN: RunView = {
+  state: 'idle',
+  ready: null,
+  step: 0,
+  totalSteps: 0,
+  progress: null,
+  history: [],
+  batch: [],
+  batchImages: [],
+  records: [],
+  checkpoint: null,
+  error: null,
+  warnings: [],
+};
+
+/** The view after a Train press: the last run's results are cleared. */
+export function startingRun(): RunView {
+  return { ...INITIAL_RUN, state: 'starting' };
+}
+
+export function reduceRunEvent(view: RunView, event: RunEvent): RunView {
+  switch (event.type) {
+    case 'ready':
+      return {
+        ...view,
+        ready: event,
+        error: null,
+        step: event.run.resumedFrom ?? 0,
+        totalSteps: event.totalSteps,
+        history: event.run.resumedFrom === null ? [] : view.history,
+      };
+    case 'progress':
+      return { ...view, progress: event };
+    case 'metrics': {
+      const entry: StepMetrics = { step: event.step, metrics: event.metrics };
+      if (event.logged) entry.logged = event.logged;
+      if (event.skipped) entry.skipped = event.skipped;
+      return {
+        ...view,
+        step: event.step,
+        totalSteps: event.totalSteps,
+        history: [...view.history.filter((h) => h.step < event.step), entry],
+      };
+    }
+    case 'samples': {
+      const records = [...view.records, ...event.records];
+      return {
+        ...view,
+        batch: event.records,
+        batchImages: event.images,
+        records: records.length > MAX_RECORDS ? records.slice(records.length - MAX_RECORDS) : records,
+      };
+    }
+    case 'state':
+      return { ...view, state: event.state, step: event.state === 'idle' ? view.step : event.step };
+    case 'checkpoint':
+      return { ...view, checkpoint: event };
+    case 'error':
+      // Errors answering an eval / export / runs request (with an id) belong to that request's view.
+      return event.id === undefined ? { ...view, error: event } : view;
+    case 'warning':
+      return { ...view, warnings: [...view.warnings, event.message].slice(-MAX_WARNINGS) };
+  }
+}
+
+/** A selected completion: the prompt's index in `batch` and the completion's index among its G. */
+export interface Selection {
+  prompt: number;
+  completion: number;
+}
+
+export interface RunStore {
+  run: RunView;
+  selected: Selection | null;
+  apply: (event: RunEvent) => void;
+  starting: () => void;
+  select: (selection: Selection | null) => void;
+}
+
+export function createRunStore() {
+  return createStore<RunStore>()((set) => ({
+    run: INITIAL_RUN,
+    selected: null,
+    apply: (event) => set((s) => ({ run: reduceRunEvent(s.run, event) })),
+    starting: () => set({ run: startingRun(), selected: null }),
+    select: (selected) => set({ selected }),
+  }));
+}
+
+/** Events the run view takes (the worker's other events answer dataset, eval, export and store requests). */
+const RUN_EVENTS: ReadonlySet<string> = new Set([
+  'ready',
+  'progress',
+  'metrics',
+  'samples',
+  'state',
+  'checkpoint',
+  'error',
+  'warning',
+] satisfies RunEvent['type'][]);
+
+export function isRunEvent(event: { type: string }): event is RunEvent {
+  return RUN_EVENTS.has(event.type);
+}

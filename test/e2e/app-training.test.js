@@ -1,0 +1,85 @@
+// End-to-end test of training in the built app (dist/) in Debian's Chromium with WebGPU on SwiftShader:
+// a bad config value is refused naming its field; then two nano steps with a micro config from the form,
+// and the page shows the progress, the metrics, the batch's image on a konva stage with the reward legend,
+// and the prompt's completions with their rewards. Run `npm run build` first.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
+
+/** @type {{ port: number, close: () => Promise<void> } | undefined} */
+let server;
+
+before(async () => {
+  server = await startPreview();
+});
+
+after(async () => {
+  await server?.close();
+});
+
+const MICRO = {
+  max_steps: '2',
+  num_generations: '2',
+  per_device_train_batch_size: '2',
+  gradient_accumulation_steps: '1',
+  max_completion_length: '8',
+};
+
+test('trains two nano steps from the page and shows the batch', { timeout: 600_000 }, async () => {
+  await withPage(WEBGPU_ARGS, `http://127.0.0.1:${server?.port}/`, 'app-training.png', async (page) => {
+    await page.getByTestId('training-panel').waitFor({ timeout: UI_TIMEOUT });
+    const train = page.getByTestId('train');
+
+    await page.locator('input[name="learning_rate"]').fill('fast');
+    assert.match((await page.getByTestId('config-error').textContent()) ?? '', /learning_rate/);
+    assert.equal(await train.isDisabled(), true);
+    await page.locator('input[name="learning_rate"]').fill('');
+    await page.locator('input[name="num_generations"]').fill('1');
+    assert.match((await page.getByTestId('config-error').textContent()) ?? '', /num_generations/);
+
+    for (const [name, value] of Object.entries(MICRO))
+      await page.locator(`input[name="${name}"]`).fill(value);
+    assert.equal(await page.getByTestId('config-error').count(), 0);
+    await train.click();
+    await page
+      .getByTestId('run-state')
+      .filter({ hasText: /^finished$/ })
+      .waitFor({ timeout: 540_000 });
+
+    assert.equal(((await page.getByTestId('run-error').textContent()) ?? '').trim(), '');
+    assert.match((await page.getByTestId('run-step').textContent()) ?? '', /step 2 \/ 2/);
+    const metrics = (await page.getByTestId('run-metrics').textContent()) ?? '';
+    assert.match(metrics, /reward\d+\.\d{3}/);
+
+    // One prompt per step (2 completions / num_generations 2), drawn on a konva stage over its image.
+    const samples = page.getByTestId('batch-sample');
+    assert.equal(await samples.count(), 1);
+    const canvas = samples.first().locator('canvas');
+    assert.ok((await canvas.count()) >= 1, 'no konva canvas');
+    const size = await canvas.first().evaluate((c) => [c.clientWidth, c.clientHeight]);
+    assert.deepEqual(size, [168, 168]);
+    // The stage's pixels are the image (not the empty-stage fill): nano's synthetic scenes are colourful.
+    const colours = await canvas.first().evaluate((c) => {
+      const ctx = /** @type {HTMLCanvasElement} */ (c).getContext('2d');
+      const data = ctx?.getImageData(0, 0, c.width, c.height).data ?? [];
+      const seen = new Set();
+      for (let i = 0; i < data.length; i += 4 * 97) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+      return seen.size;
+    });
+    assert.ok(colours > 20, `the stage shows ${colours} colours`);
+    assert.equal(await page.getByTestId('reward-legend').locator('li').count(), 6);
+
+    const rows = page.getByTestId('completion-row');
+    assert.equal(await rows.count(), 2);
+    for (let i = 0; i < 2; i++) {
+      const cells = await rows.nth(i).locator('td').allTextContents();
+      // #, completion, IoU, grounding, format, total, advantage
+      assert.equal(cells.length, 7);
+      assert.match(cells[4] ?? '', /^[01]\.00$/);
+      assert.match(cells[5] ?? '', /\d\.\d{3}/);
+      assert.match(cells[6] ?? '', /^-?\d+\.\d{3}$/);
+    }
+    // The form is editable again once the run has finished.
+    assert.equal(await page.locator('input[name="max_steps"]').isEditable(), true);
+  });
+});
