@@ -1,7 +1,7 @@
 // End-to-end test of training in the built app (dist/) in Debian's Chromium with WebGPU on SwiftShader:
 // a bad config value is refused naming its field; then two nano steps with a micro config from the form,
-// and the page shows the progress, the metrics, the batch's image on a konva stage with the reward legend,
-// and the prompt's completions with their rewards. Run `npm run build` first.
+// and the page shows the progress, the metrics and their live charts, the batch's image on a konva stage
+// with the reward legend, and the prompt's completions with their rewards. Run `npm run build` first.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
@@ -79,6 +79,15 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       assert.match(cells[5] ?? '', /\d\.\d{3}/);
       assert.match(cells[6] ?? '', /^-?\d+\.\d{3}$/);
     }
+    // Live charts, one point per step for the metrics every step has.
+    const charts = page.getByTestId('metric-chart');
+    assert.ok((await charts.count()) >= 8, 'fewer charts than expected');
+    const points = await page
+      .locator('[data-testid="metric-chart"][data-title="reward"]')
+      .getAttribute('data-points');
+    assert.equal(points, '2');
+    assert.ok((await page.locator('[data-testid="metric-chart"][data-title="loss"] canvas').count()) >= 1);
+
     // The form is editable again once the run has finished.
     assert.equal(await page.locator('input[name="max_steps"]').isEditable(), true);
   });

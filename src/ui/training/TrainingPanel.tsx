@@ -1,13 +1,15 @@
 // The training panel: what a run trains (the built-in nano model, the dataset the dataset panel shows, the
 // nano-demo preset), Train and the controls of a loaded run (pause, resume, one step, stop), its progress
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
-// batch's boxes (BatchView) and the selected prompt's completions (Completions).
+// metrics' live charts (Charts), the batch's boxes (BatchView) and the selected prompt's completions
+// (Completions).
 import { useMemo, useState } from 'react';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
 import type { DatasetSource } from '../../grpo/worker/protocol.ts';
 import { postToWorker } from '../grpo-worker.ts';
 import { BatchView } from './BatchView.tsx';
+import { Charts } from './Charts.tsx';
 import { Completions } from './Completions.tsx';
 import { ConfigForm } from './ConfigForm.tsx';
 import { type FormInputs, readFormInputs } from './config-inputs.ts';
@@ -170,6 +172,7 @@ export function TrainingPanel({ dataset, datasetLabel }: { dataset: DatasetSourc
           Step {latest.step} skipped its update: {latest.skipped}
         </p>
       )}
+      <Charts run={run} />
       {run.batch.length > 0 && run.ready && (
         <>
           <BatchView run={run} />
