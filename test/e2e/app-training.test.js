@@ -1,7 +1,7 @@
 // End-to-end test of training in the built app (dist/) in Debian's Chromium with WebGPU on SwiftShader:
 // a bad config value is refused naming its field; then two nano steps with a micro config from the form,
 // and the page shows the progress, the metrics and their live charts, the batch's image on a konva stage
-// with the reward legend, and the prompt's completions with their rewards. Run `npm run build` first.
+// with the reward legend, the prompt's completions with their rewards, and the table of every sample. Run `npm run build` first.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
@@ -87,6 +87,28 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       .getAttribute('data-points');
     assert.equal(points, '2');
     assert.ok((await page.locator('[data-testid="metric-chart"][data-title="loss"] canvas').count()) >= 1);
+
+    // Every completion in the samples table: 2 steps x 1 prompt x 2 completions; filters, sorting, detail.
+    const sampleRows = page.getByTestId('sample-row');
+    assert.equal(await sampleRows.count(), 4);
+    await page.getByTestId('samples-format-failures').check();
+    assert.equal(await sampleRows.count(), 4, '8-token completions cannot close the format');
+    await page.getByTestId('samples-search').fill('no such question');
+    assert.equal(await sampleRows.count(), 0);
+    await page.getByTestId('samples-search').fill('');
+    const firstCells = () => sampleRows.evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')?.textContent));
+    // Numbers sort high to low first, then low to high.
+    await page.getByTestId('sort-step').click();
+    assert.equal(await page.locator('th[aria-sort="descending"]').count(), 1);
+    assert.deepEqual(await firstCells(), ['2', '2', '1', '1']);
+    await page.getByTestId('sort-step').click();
+    assert.equal(await page.locator('th[aria-sort="ascending"]').count(), 1);
+    assert.deepEqual(await firstCells(), ['1', '1', '2', '2']);
+    await sampleRows.first().click();
+    assert.match(
+      (await page.getByTestId('sample-detail').textContent()) ?? '',
+      /^step 1, synthetic-0-\d+, completion \d:/,
+    );
 
     // The form is editable again once the run has finished.
     assert.equal(await page.locator('input[name="max_steps"]').isEditable(), true);

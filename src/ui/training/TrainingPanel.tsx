@@ -1,8 +1,8 @@
 // The training panel: what a run trains (the built-in nano model, the dataset the dataset panel shows, the
 // nano-demo preset), Train and the controls of a loaded run (pause, resume, one step, stop), its progress
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
-// metrics' live charts (Charts), the batch's boxes (BatchView) and the selected prompt's completions
-// (Completions).
+// metrics' live charts (Charts), the batch's boxes (BatchView), the selected prompt's completions
+// (Completions) and every sample seen (SamplesTable).
 import { useMemo, useState } from 'react';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
@@ -14,6 +14,7 @@ import { Completions } from './Completions.tsx';
 import { ConfigForm } from './ConfigForm.tsx';
 import { type FormInputs, readFormInputs } from './config-inputs.ts';
 import type { RunView } from './run-store.ts';
+import { SamplesTable } from './SamplesTable.tsx';
 import { runStore, useRun } from './useRun.ts';
 
 export const TRAIN_PRESET = 'nano-demo';
@@ -177,6 +178,7 @@ export function TrainingPanel({ dataset, datasetLabel }: { dataset: DatasetSourc
         <>
           <BatchView run={run} />
           <Completions run={run} />
+          <SamplesTable run={run} />
         </>
       )}
     </section>
