@@ -1,10 +1,10 @@
 // Draws a `vgrpo train` run as an SVG chart (for the README): the training reward per logged step (thin,
 // with its moving average), and the held-out Acc@0.5 and mean IoU of eval.jsonl, against the step; and
-// writes the curve as JSON with the run's settings and wall time.
+// writes the curve as JSON with the run's settings (from its newest checkpoint) and training time.
 //
 //   node --import ./bin/register.js scripts/plot-run.ts RUN_DIR OUT.svg [OUT.json]
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 type Row = Record<string, number | null>;
@@ -21,6 +21,18 @@ function movingAverage(ys: number[], k: number): number[] {
     const w = ys.slice(from, i + 1);
     return w.reduce((a, b) => a + b, 0) / w.length;
   });
+}
+
+/** The run's settings as its newest checkpoint recorded them (config and run), or nothing without one. */
+function lastCheckpointState(dir: string): Record<string, unknown> {
+  const steps = readdirSync(dir)
+    .map((name) => /^checkpoint-(\d+)$/.exec(name)?.[1])
+    .filter((step): step is string => step !== undefined)
+    .map(Number)
+    .sort((a, b) => b - a);
+  if (steps.length === 0) return {};
+  const state = JSON.parse(readFileSync(join(dir, `checkpoint-${steps[0]}`, 'trainer_state.json'), 'utf8'));
+  return { config: state.config, run: state.run };
 }
 
 export function plotRun(metrics: Row[], evals: Row[], title: string): string {
@@ -108,7 +120,8 @@ if (process.argv[1]?.endsWith('plot-run.ts')) {
             loss: r.loss,
             step_time: r.step_time,
           })),
-          seconds: metrics.reduce((a, r) => a + (r.step_time ?? 0), 0),
+          train_seconds: metrics.reduce((a, r) => a + (r.step_time ?? 0), 0),
+          ...lastCheckpointState(dir),
         },
         null,
         1,
