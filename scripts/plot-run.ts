@@ -90,6 +90,7 @@ export function plotRun(metrics: Row[], evals: Row[], title: string): string {
     })
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">
+<title>${title}: training reward, held-out Acc@0.5 and mean IoU against the step</title>
 <rect width="${W}" height="${H}" fill="white"/>
 <text x="${m.l}" y="20" font-size="13" font-weight="bold">${title}</text>
 ${grid}${ticks}
@@ -124,7 +125,7 @@ if (process.argv[1]?.endsWith('plot-run.ts')) {
           ...lastCheckpointState(dir),
         },
         null,
-        1,
+        2,
       )}\n`,
     );
   process.stderr.write(`wrote ${svg}\n`);

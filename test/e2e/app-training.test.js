@@ -88,6 +88,11 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     assert.equal(points, '2');
     assert.ok((await page.locator('[data-testid="metric-chart"][data-title="loss"] canvas').count()) >= 1);
 
+    // The arrow keys select the batch's completions.
+    await page.locator('body').press('ArrowDown');
+    assert.equal(await page.locator('[data-testid="completion-row"].selected').count(), 1);
+    assert.equal(((await rows.nth(1).getAttribute('class')) ?? '').includes('selected'), true);
+
     // Every completion in the samples table: 2 steps x 1 prompt x 2 completions; filters, sorting, detail.
     const sampleRows = page.getByTestId('sample-row');
     assert.equal(await sampleRows.count(), 4);
@@ -96,7 +101,8 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     await page.getByTestId('samples-search').fill('no such question');
     assert.equal(await sampleRows.count(), 0);
     await page.getByTestId('samples-search').fill('');
-    const firstCells = () => sampleRows.evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')?.textContent));
+    const firstCells = () =>
+      sampleRows.evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')?.textContent));
     // Numbers sort high to low first, then low to high.
     await page.getByTestId('sort-step').click();
     assert.equal(await page.locator('th[aria-sort="descending"]').count(), 1);
