@@ -1,11 +1,12 @@
 // The current batch on konva stages: each prompt's image with its ground-truth box (white, dashed) and its
 // G predicted boxes coloured by total reward (reward-colour.ts), each over a dark outline; hovering a box
-// names its completion, clicking a stage selects that prompt for the completions list. A legend gives the
-// colour scale.
-import { useMemo, useState } from 'react';
+// names its completion, clicking a stage (or the arrow keys) selects that prompt for the completions list.
+// A legend gives the colour scale.
+import { useEffect, useMemo, useState } from 'react';
 import { Image as KonvaImage, Layer, Rect, Stage } from 'react-konva';
 import type { SampleRecord } from '../../grpo/trainer.ts';
 import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
+import { nextSelection } from './keyboard.ts';
 import { legendStops, OUTLINE, type RewardRange, rewardColour, rewardRange } from './reward-colour.ts';
 import type { RunView } from './run-store.ts';
 import { runStore, useRun } from './useRun.ts';
@@ -107,6 +108,21 @@ export function BatchView({ run }: { run: RunView }) {
   const range = rewardRange(run.ready!.config);
   const hovered = hover ? run.batch[hover.prompt]?.completions[hover.completion] : undefined;
   const step = run.batch[0]?.step ?? run.step;
+  const batch = run.batch;
+
+  // Arrow keys step through the batch, except while typing in a field.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (target && ['INPUT', 'SELECT', 'TEXTAREA'].includes(target.tagName)) return;
+      const next = nextSelection(runStore.getState().selected, e.key, batch);
+      if (next === undefined) return;
+      e.preventDefault();
+      runStore.getState().select(next);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [batch]);
   return (
     <div className="batch" data-testid="batch">
       <h3>
@@ -142,7 +158,7 @@ export function BatchView({ run }: { run: RunView }) {
           ? `completion ${hover!.completion + 1}: reward ${hovered.reward?.toFixed(3) ?? 'unscorable'}, IoU ${
               hovered.iou?.toFixed(3) ?? '–'
             }: ${hovered.text}`
-          : 'Hover a box to read its completion; click an image to list its completions.'}
+          : 'Hover a box to read its completion; click an image, or use the arrow keys, to list its completions.'}
       </p>
     </div>
   );
