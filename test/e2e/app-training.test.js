@@ -116,6 +116,16 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       /^step 1, synthetic-0-\d+, completion \d:/,
     );
 
+    // No sideways scrolling, on a laptop or a phone, with everything shown.
+    for (const [width, height] of [
+      [1280, 800],
+      [390, 844],
+    ]) {
+      await page.setViewportSize({ width, height });
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(scrollWidth <= width, `${width} px wide: the page scrolls sideways (${scrollWidth} px)`);
+    }
+
     // The form is editable again once the run has finished.
     assert.equal(await page.locator('input[name="max_steps"]').isEditable(), true);
   });
