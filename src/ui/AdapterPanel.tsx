@@ -1,5 +1,6 @@
-// Shows the WebGPU adapter the app got: its name, identity, whether it is software, its features
-// (the ones the trainer uses highlighted) and the limits that bound model and batch sizes.
+// The WebGPU adapter the app got, as a compact badge (its name, which says when it is software) that opens
+// on demand to its identity, its features (the ones the trainer uses highlighted) and the limits that bound
+// model and batch sizes.
 import { type AdapterSummary, adapterLabel, OPTIONAL_FEATURES } from '../gpu/adapter.ts';
 import { formatBytes } from '../gpu/errors.ts';
 
@@ -25,11 +26,10 @@ export function AdapterPanel({ summary }: { summary: AdapterSummary }) {
     ['Description', summary.description],
   ];
   return (
-    <section className="panel" data-testid="adapter-panel">
-      <h2>WebGPU adapter</h2>
-      <p className="adapter-label" data-testid="adapter-label">
-        {adapterLabel(summary)}
-      </p>
+    <details className="adapter-badge" data-testid="adapter-panel">
+      <summary>
+        WebGPU: <span data-testid="adapter-label">{adapterLabel(summary)}</span>
+      </summary>
       {summary.isFallback && (
         <p className="note" data-testid="adapter-software">
           This is a software (CPU) adapter: everything works, but training will be slow.
@@ -81,6 +81,6 @@ export function AdapterPanel({ summary }: { summary: AdapterSummary }) {
           </li>
         ))}
       </ul>
-    </section>
+    </details>
   );
 }

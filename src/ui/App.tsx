@@ -1,6 +1,6 @@
-// The app shell: header, the training panel (one click from training the built-in nano model on the
-// dataset the dataset panel shows), the dataset panel, which works without WebGPU, and the WebGPU adapter
-// panel (or a page explaining how to get WebGPU).
+// The app shell: header with the WebGPU adapter's badge, the training panel (one click from training the
+// built-in nano model on the dataset the dataset panel shows), and the dataset panel, which works
+// without WebGPU; without an adapter, a page explaining how to get WebGPU.
 import { useCallback, useState } from 'react';
 import type { DatasetSource } from '../grpo/worker/protocol.ts';
 import { AdapterPanel } from './AdapterPanel.tsx';
@@ -35,6 +35,7 @@ export function App() {
       <header className="app-header">
         <h1>vision-grpo</h1>
         <p>GRPO fine-tuning of Qwen-VL grounding models, on WebGPU, in your browser</p>
+        {state.status === 'ready' && <AdapterPanel summary={state.gpu.adapter} />}
       </header>
       <main className="app-main">
         {state.status === 'loading' && (
@@ -50,7 +51,6 @@ export function App() {
           </>
         )}
         {state.status !== 'loading' && <DatasetPanel onState={onDataset} />}
-        {state.status === 'ready' && <AdapterPanel summary={state.gpu.adapter} />}
       </main>
     </div>
   );

@@ -1,5 +1,6 @@
-// End-to-end test of the built app (dist/) in Debian's Chromium: with WebGPU on SwiftShader the adapter
-// panel shows the adapter, and without WebGPU the app explains how to get it. Run `npm run build` first.
+// End-to-end test of the built app (dist/) in Debian's Chromium: with WebGPU on SwiftShader the header's
+// adapter badge names the adapter and opens to its details, and without WebGPU the app explains how to
+// get it. Run `npm run build` first.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
@@ -41,6 +42,12 @@ test('shows the WebGPU adapter (SwiftShader)', { timeout: 60_000 }, async () => 
     const label = ((await page.getByTestId('adapter-label').textContent()) ?? '').trim();
     assert.ok(label.length > 0, 'the adapter label is empty');
     assert.match(label, /swiftshader/i);
+
+    // A compact badge: the details open on demand.
+    const details = page.getByTestId('key-features');
+    assert.equal(await details.isVisible(), false);
+    await page.getByTestId('adapter-panel').locator('summary').click();
+    assert.equal(await details.isVisible(), true);
 
     const features = page.getByTestId('adapter-features').locator('li');
     assert.ok((await features.count()) > 0, 'the features list is empty');
