@@ -21,6 +21,13 @@ import { loadModel } from '../model/load.ts';
 import { type PromptModel, stopTokenIds } from '../model/prompt.ts';
 import type { Weights } from '../model/weights.ts';
 import { CliError, type FlagSpec, type FlagValues } from './command.ts';
+import {
+  ambiguityMessage,
+  DATASET_FLAGS,
+  DATASET_USAGE,
+  datasetCliError,
+  datasetOptions,
+} from './dataset-flags.ts';
 import { loadPromptModel, modelDir, positiveIntArg, readJsonFile } from './model-input.ts';
 
 export const RUN_FLAGS: FlagSpec = {
@@ -31,8 +38,7 @@ export const RUN_FLAGS: FlagSpec = {
   'max-steps': { type: 'string' },
   'synthetic-seed': { type: 'string' },
   'synthetic-rows': { type: 'string' },
-  split: { type: 'string' },
-  'box-format': { type: 'string' },
+  ...DATASET_FLAGS,
 };
 
 export const RUN_USAGE = `  --model nano|DIR      the checkpoint: the built-in nano (default) or an HF Qwen2-VL / Qwen2.5-VL folder
@@ -44,9 +50,7 @@ export const RUN_USAGE = `  --model nano|DIR      the checkpoint: the built-in n
   --max-steps N         overrides max_steps
   --synthetic-seed N    the synthetic set's seed (default 1)
   --synthetic-rows N    its size (default 2000)
-  --split S             the split to read from DatasetDict / hub layouts
-  --box-format F        xyxy | xywh | norm1 | norm1000, when the dataset's cannot be detected
-`;
+${DATASET_USAGE}`;
 
 const str = (values: FlagValues, k: string) => values[k] as string | undefined;
 
@@ -128,20 +132,17 @@ export async function loadRunRows(
     const count = positiveIntArg(str(values, 'synthetic-rows'), '--synthetic-rows') ?? defaults.rows;
     return { rows: syntheticDataset(seed, count, NANO_TASK), name: `synthetic:${seed}:${count}` };
   }
+  const options = datasetOptions(values);
   try {
-    const split = str(values, 'split');
-    const boxFormat = str(values, 'box-format');
-    const opened = await openDatasetAt(dataset, {
-      ...(split === undefined ? {} : { split }),
-      ...(boxFormat === undefined ? {} : { boxFormat: boxFormat as never }),
-    });
-    if (opened.report.ambiguity) throw new CliError(opened.report.ambiguity);
+    const opened = await openDatasetAt(dataset, options);
+    const ambiguity = ambiguityMessage(opened.report);
+    if (ambiguity !== undefined) throw new CliError(ambiguity);
     const rows = toGroundingRows(opened);
     if (rows.length === 0)
       throw new CliError(`${dataset} has no usable rows; 'vgrpo inspect-dataset ${dataset}' lists why`);
     return { rows, name: dataset };
   } catch (e) {
-    if (e instanceof DatasetFormatError) throw new CliError(e.message);
+    if (e instanceof DatasetFormatError) throw datasetCliError(e);
     throw e;
   }
 }

@@ -25,11 +25,20 @@ export class DataOptionsError extends Error {
  */
 export class DatasetFormatError extends Error {
   override name = 'DatasetFormatError';
+  /** 'fields': the rows' fields were not recognised; naming them (CLI flags, the app's form) can fix it. */
+  readonly needs?: 'fields';
+  /** The row fields (columns) seen, when `needs` is 'fields'. */
+  readonly columns?: string[];
   constructor(
     /** The file or folder the problem is in. */
     readonly source: string,
     detail: string,
+    remedy?: { needs: 'fields'; columns: string[] },
   ) {
     super(`${source}: ${detail}`);
+    if (remedy !== undefined) {
+      this.needs = remedy.needs;
+      this.columns = remedy.columns;
+    }
   }
 }

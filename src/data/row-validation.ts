@@ -121,8 +121,13 @@ const SIZE_READS_IN_FLIGHT = 16;
  * the image's own when that is known (embedded headers; every image with `decode`), a missing one
  * read from the header. Unreadable images and size mismatches skip the row.
  */
-async function fillImageSizes(pending: readonly PendingRow[], decode?: ImageDecoder): Promise<void> {
+async function fillImageSizes(
+  pending: readonly PendingRow[],
+  decode: ImageDecoder | undefined,
+  onProgress: ((indexed: number, total: number) => void) | undefined,
+): Promise<void> {
   const work = pending.filter((p) => !isSkipped(p) && p.image !== undefined);
+  onProgress?.(0, work.length);
   const one = async (p: PendingRow) => {
     const src = p.image as ImageSource;
     let actual = p.imageSize;
@@ -157,6 +162,7 @@ async function fillImageSizes(pending: readonly PendingRow[], decode?: ImageDeco
   };
   for (let i = 0; i < work.length; i += SIZE_READS_IN_FLIGHT) {
     await Promise.all(work.slice(i, i + SIZE_READS_IN_FLIGHT).map(one));
+    onProgress?.(Math.min(work.length, i + SIZE_READS_IN_FLIGHT), work.length);
   }
 }
 
@@ -187,7 +193,7 @@ function finishRows(pending: readonly PendingRow[], layout: RowLayout, boxFormat
       : detectBoxFormat(
           samples,
           layout.layout,
-          layout.format === 'vlm-r1-rec' ? 'xyxy' : undefined,
+          layout.format === 'vlm-r1-rec' || layout.format === 'r1v' ? 'xyxy' : undefined,
           layoutSuggestedBy(layout),
         );
 
@@ -282,6 +288,8 @@ export interface RowOptions {
   decode?: ImageDecoder;
   /** Decode every image while loading, to report undecodable ones and check sizes. */
   checkImages?: boolean;
+  /** Hears how many rows have had their image checked (indexed) of those that need it, as it goes. */
+  onProgress?: (indexed: number, total: number) => void;
 }
 
 /**
@@ -300,12 +308,13 @@ export async function completeDataset(args: {
 }): Promise<Dataset> {
   const { pending, layout, options } = args;
   if (options.checkImages) requireDecoder(options.decode);
-  await fillImageSizes(pending, options.checkImages ? options.decode : undefined);
+  await fillImageSizes(pending, options.checkImages ? options.decode : undefined, options.onProgress);
   const f = finishRows(pending, layout, options.boxFormat);
   const report: ValidationReport = {
     source: args.source,
     container: args.container,
     format: layout.format,
+    columns: layout.columns,
     rows: args.rowsRead,
     usable: f.rows.length,
     repaired: f.repaired,
@@ -317,7 +326,7 @@ export async function completeDataset(args: {
     ...args.extra,
   };
   if (f.boxFormat === null) {
-    report.ambiguity = `${f.boxFormatReason}; give the box format (--box-format / boxFormat: xyxy, xywh, norm1 or norm1000)`;
+    report.ambiguity = `${f.boxFormatReason}; the box format must be given (xyxy, xywh, norm1 or norm1000)`;
   }
   const decode = options.decode;
   return {

@@ -50,8 +50,10 @@ export interface ValidationReport {
   /** For sources with splits (HF DatasetDict folders, hub Parquet layouts): all of them, and the one read. */
   splits?: string[];
   split?: string;
-  /** Row format: 'visual-cot' (the tutorial's rows), 'vlm-r1-rec', 'coco-xywh', 'custom'. */
+  /** Row format: 'visual-cot' (the tutorial's rows), 'vlm-r1-rec', 'r1v' ({image, problem, solution}), 'coco-xywh', 'custom'. */
   format: string;
+  /** The row fields (columns) seen, sorted: they identify the layout, for choices remembered per layout. */
+  columns: string[];
   rows: number;
   usable: number;
   /** Rows made usable by a repair (clamped boxes). */

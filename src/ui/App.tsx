@@ -1,14 +1,18 @@
 // The app shell: header with the WebGPU adapter's badge, the training panel (one click from training the
 // built-in nano model on the dataset the dataset panel shows), and the dataset panel, which works
-// without WebGPU; without an adapter, a page explaining how to get WebGPU.
-import { useCallback, useState } from 'react';
+// without WebGPU; without an adapter, a page explaining how to get WebGPU. Files dropped anywhere on
+// the page become the model (a checkpoint folder) or the dataset.
+import { useCallback, useEffect, useState } from 'react';
+import type { DroppedEntry } from '../data/files/drop-browser.ts';
 import type { DatasetSource } from '../grpo/worker/protocol.ts';
 import { AdapterPanel } from './AdapterPanel.tsx';
 import { DatasetPanel } from './DatasetPanel.tsx';
 import { DeviceLostBanner } from './DeviceLostBanner.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
+import { isModelFolder, usePageDrop } from './page-drop.ts';
+import { type ModelChoice, modelFromEntries, NANO_MODEL } from './training/model-choice.ts';
 import { TrainingPanel } from './training/TrainingPanel.tsx';
-import { type DatasetState, SYNTHETIC_COUNT, SYNTHETIC_SEED } from './useDataset.ts';
+import { SYNTHETIC_COUNT, SYNTHETIC_SEED, useDataset } from './useDataset.ts';
 import { useGpu } from './useGpu.ts';
 
 interface TrainingData {
@@ -23,15 +27,25 @@ const BUILT_IN: TrainingData = {
 
 export function App() {
   const state = useGpu();
+  const dataset = useDataset();
+  const [model, setModel] = useState<ModelChoice>(NANO_MODEL);
   // What the dataset panel last opened successfully (a drop that fails keeps the previous one).
   const [data, setData] = useState<TrainingData>(BUILT_IN);
-  const onDataset = useCallback((s: DatasetState) => {
+  const s = dataset.state;
+  useEffect(() => {
     if (s.status === 'synthetic')
       setData({ source: { kind: 'synthetic', seed: s.seed, count: s.count }, label: BUILT_IN.label });
-    else if (s.status === 'opened') setData({ source: { kind: 'opened' }, label: s.name });
-  }, []);
+    else setData({ source: { kind: 'opened' }, label: s.name });
+  }, [s]);
+  const open = dataset.open;
+  const onDrop = useCallback(
+    (entries: DroppedEntry[]) =>
+      isModelFolder(entries) ? setModel(modelFromEntries(entries)) : open(entries),
+    [open],
+  );
+  const { dragging } = usePageDrop(onDrop);
   return (
-    <div className="app">
+    <div className={`app${dragging ? ' dragging' : ''}`} data-testid="app">
       <header className="app-header">
         <h1>vision-grpo</h1>
         <p>GRPO fine-tuning of Qwen-VL grounding models, on WebGPU, in your browser</p>
@@ -47,10 +61,10 @@ export function App() {
         {state.status === 'ready' && (
           <>
             {state.lost && <DeviceLostBanner info={state.lost} />}
-            <TrainingPanel dataset={data.source} datasetLabel={data.label} />
+            <TrainingPanel dataset={data.source} datasetLabel={data.label} model={model} onModel={setModel} />
           </>
         )}
-        {state.status !== 'loading' && <DatasetPanel onState={onDataset} />}
+        {state.status !== 'loading' && <DatasetPanel dataset={dataset} />}
       </main>
     </div>
   );

@@ -1,14 +1,15 @@
-// The dataset panel: drop a dataset (folder, files or zip) or pick one, read its validation report
-// (every skipped or repaired row with its reason), settle an ambiguous box format or pick a split,
-// and preview usable rows with their ground-truth box. The built-in synthetic set is the default.
+// The dataset panel: pick a dataset (folder, files or zip; drops anywhere on the page land here too),
+// watch it open, read its validation report (every skipped or repaired row with its reason), settle an
+// ambiguous box format, name unrecognised fields or pick a split, and preview usable rows with their
+// ground-truth box. The built-in synthetic set is the default; a drop that fails keeps what was loaded.
 
-import { useEffect, useRef, useState } from 'react';
+import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
-import { droppedEntries, inputEntries } from '../data/files/drop-browser.ts';
+import { inputEntries } from '../data/files/drop-browser.ts';
 import type { FieldOverrides } from '../data/sources/json-rows.ts';
-import type { ValidationReport } from '../data/validation-report.ts';
+import type { FieldMapping, ValidationReport } from '../data/validation-report.ts';
 import type { OpenOptions, PreviewRow } from '../grpo/worker/protocol.ts';
-import { type DatasetState, useDataset } from './useDataset.ts';
+import type { DatasetState, Opening, useDataset } from './useDataset.ts';
 
 const LISTED_ISSUES = 100;
 
@@ -19,11 +20,12 @@ const BOX_FORMAT_LABELS: Record<BoxFormat, string> = {
   norm1000: '0-1000 normalised [x1, y1, x2, y2]',
 };
 
-/** onState hears the panel's dataset state, so that training can use what the panel shows. */
-export function DatasetPanel({ onState }: { onState?: (state: DatasetState) => void }) {
-  const { state, preview, open, reopen, chooseSynthetic, showPreview } = useDataset();
-  useEffect(() => onState?.(state), [state, onState]);
-  const [dragging, setDragging] = useState(false);
+export type DatasetHook = ReturnType<typeof useDataset>;
+
+/** The panel over the app's dataset hook; drops anywhere on the page reach it through the app. */
+export function DatasetPanel({ dataset }: { dataset: DatasetHook }) {
+  const { state, opening, failure, preview, open, reopen, chooseSynthetic, showPreview, dismissFailure } =
+    dataset;
   const folderInput = useRef<HTMLInputElement>(null);
   const filesInput = useRef<HTMLInputElement>(null);
 
@@ -32,42 +34,12 @@ export function DatasetPanel({ onState }: { onState?: (state: DatasetState) => v
     folderInput.current?.setAttribute('webkitdirectory', '');
   }, []);
 
-  const panel = useRef<HTMLElement>(null);
-
-  // The whole panel is the drop target (listeners, since a section is not an interactive element).
-  useEffect(() => {
-    const el = panel.current;
-    if (el === null) return;
-    const over = (e: DragEvent) => {
-      e.preventDefault();
-      setDragging(true);
-    };
-    const leave = () => setDragging(false);
-    const drop = (e: DragEvent) => {
-      e.preventDefault();
-      setDragging(false);
-      if (e.dataTransfer !== null) droppedEntries(e.dataTransfer).then((entries) => open(entries));
-    };
-    el.addEventListener('dragover', over);
-    el.addEventListener('dragleave', leave);
-    el.addEventListener('drop', drop);
-    return () => {
-      el.removeEventListener('dragover', over);
-      el.removeEventListener('dragleave', leave);
-      el.removeEventListener('drop', drop);
-    };
-  }, [open]);
-
   return (
-    <section
-      ref={panel}
-      className={`panel dataset-panel${dragging ? ' dragging' : ''}`}
-      data-testid="dataset-panel"
-    >
+    <section className="panel dataset-panel" data-testid="dataset-panel">
       <h2>Dataset</h2>
       <p className="muted">
-        Drop a grounding dataset here: an HF <code>save_to_disk</code> folder, Parquet files, a JSON / JSONL
-        annotation file with its images, or a zip of any of these.
+        Drop a grounding dataset anywhere on the page: an HF <code>save_to_disk</code> folder, Parquet files,
+        a JSON / JSONL annotation file with its images, or a zip of any of these.
       </p>
       <div className="dataset-actions">
         <button type="button" onClick={() => folderInput.current?.click()}>
@@ -99,80 +71,124 @@ export function DatasetPanel({ onState }: { onState?: (state: DatasetState) => v
           onChange={(e) => e.target.files && open(inputEntries(e.target.files))}
         />
       </div>
+      {opening !== undefined && <OpeningProgress opening={opening} />}
+      {failure !== undefined && (
+        <>
+          <div className="dataset-error" data-testid="dataset-error">
+            <strong>{failure.name} could not be read.</strong> {failure.error.message}.{' '}
+            {state.status === 'opened'
+              ? `${state.name} stays loaded.`
+              : 'The built-in synthetic set stays loaded.'}{' '}
+            <button type="button" onClick={dismissFailure}>
+              Dismiss
+            </button>
+          </div>
+          {failure.error.needs === 'fields' && (
+            <FieldNames reopen={reopen} open columns={failure.error.columns ?? []} fields={{}} />
+          )}
+        </>
+      )}
       <DatasetStatus state={state} reopen={reopen} />
       <Preview state={state} preview={preview} showPreview={showPreview} />
     </section>
   );
 }
 
+function OpeningProgress({ opening }: { opening: Opening }) {
+  const { name, files, indexed, total } = opening;
+  return (
+    <p className="muted" data-testid="dataset-opening">
+      Reading {name} ({files.toLocaleString('en-US')} files)
+      {total !== undefined && indexed !== undefined ? (
+        <>
+          : {indexed.toLocaleString('en-US')} / {total.toLocaleString('en-US')} rows indexed{' '}
+          <progress value={indexed} max={Math.max(1, total)} />
+        </>
+      ) : (
+        '…'
+      )}
+    </p>
+  );
+}
+
 function DatasetStatus({ state, reopen }: { state: DatasetState; reopen: (o: OpenOptions) => void }) {
-  switch (state.status) {
-    case 'synthetic':
-      return (
-        <p data-testid="dataset-synthetic">
-          Using the built-in synthetic set: {state.count.toLocaleString('en-US')} grounding tasks (seed{' '}
-          {state.seed}).
-        </p>
-      );
-    case 'opening':
-      return (
-        <p className="muted" data-testid="dataset-opening">
-          Reading {state.name} ({state.files.toLocaleString('en-US')} files)…
-        </p>
-      );
-    case 'failed':
-      return (
-        <>
-          <div className="dataset-error" data-testid="dataset-error">
-            <strong>{state.name} could not be read.</strong> {state.error.message}
-          </div>
-          {/field/.test(state.error.message) && <FieldNames reopen={reopen} open />}
-        </>
-      );
-    case 'opened':
-      return (
-        <>
-          <Report report={state.report} reopen={reopen} />
-          <FieldNames reopen={reopen} open={false} />
-        </>
-      );
+  if (state.status === 'synthetic') {
+    return (
+      <p data-testid="dataset-synthetic">
+        Using the built-in synthetic set: {state.count.toLocaleString('en-US')} grounding tasks (seed{' '}
+        {state.seed}).
+      </p>
+    );
   }
+  return (
+    <>
+      {state.remembered && (
+        <p className="muted" data-testid="dataset-remembered">
+          Read with the field names and box format you chose for rows like these before.
+        </p>
+      )}
+      <Report report={state.report} reopen={reopen} />
+      <FieldNames reopen={reopen} open={false} columns={state.report.columns} fields={state.report.fields} />
+    </>
+  );
 }
 
 const FIELD_KINDS = ['image', 'question', 'box'] as const;
 
 /** Names the columns holding the image, question and box when they are not detected (or wrongly). */
-function FieldNames({ reopen, open }: { reopen: (o: OpenOptions) => void; open: boolean }) {
+function FieldNames({
+  reopen,
+  open,
+  columns,
+  fields,
+}: {
+  reopen: (o: OpenOptions) => void;
+  open: boolean;
+  columns: readonly string[];
+  fields: FieldMapping;
+}) {
   const [names, setNames] = useState<Record<(typeof FIELD_KINDS)[number], string>>({
     image: '',
     question: '',
     box: '',
   });
-  const apply = () => {
-    const fields: FieldOverrides = {};
-    for (const k of FIELD_KINDS) if (names[k].trim() !== '') fields[k] = names[k].trim();
-    reopen({ fields });
+  const apply = (e: FormEvent) => {
+    e.preventDefault();
+    const chosen: FieldOverrides = {};
+    for (const k of FIELD_KINDS) if (names[k].trim() !== '') chosen[k] = names[k].trim();
+    reopen({ fields: chosen });
   };
   return (
     <details className="field-names" open={open} data-testid="field-names">
       <summary>Field names</summary>
-      <p className="muted">
-        Name the fields (columns) that hold each part of a row; leave a box empty to detect it.
-      </p>
-      {FIELD_KINDS.map((k) => (
-        <label key={k}>
-          {k}{' '}
-          <input
-            type="text"
-            value={names[k]}
-            data-testid={`field-${k}`}
-            onChange={(e) => setNames({ ...names, [k]: e.target.value })}
-          />
-        </label>
-      ))}
-      <button type="button" onClick={apply} data-testid="field-apply">
-        Read again with these fields
-      </button>
+      <form onSubmit={apply}>
+        <p className="muted">
+          Name the fields (columns) that hold each part of a row; leave a box empty to detect it. The choice
+          is kept for the next dataset with the same fields.
+          {columns.length > 0 && <> This one has: {columns.join(', ')}.</>}
+        </p>
+        <datalist id="dataset-columns">
+          {columns.map((c) => (
+            <option key={c} value={c} />
+          ))}
+        </datalist>
+        {FIELD_KINDS.map((k) => (
+          <label key={k}>
+            {k}{' '}
+            <input
+              type="text"
+              list="dataset-columns"
+              value={names[k]}
+              placeholder={fields[k] ?? ''}
+              data-testid={`field-${k}`}
+              onChange={(e) => setNames({ ...names, [k]: e.target.value })}
+            />
+          </label>
+        ))}
+        <button type="submit" data-testid="field-apply">
+          Read again with these fields
+        </button>
+      </form>
     </details>
   );
 }
@@ -234,6 +250,7 @@ function Report({ report, reopen }: { report: ValidationReport; reopen: (o: Open
         <div className="dataset-error" data-testid="report-ambiguity">
           <p>
             <strong>The box format cannot be told from the boxes:</strong> {report.ambiguity}. Which is it?
+            The choice is kept for the next dataset with the same fields.
           </p>
           <select
             data-testid="report-box-format"

@@ -1,11 +1,14 @@
 // React hook for the dataset panel, talking to the GRPO worker (which loads datasets for training too):
-// what is loaded (the built-in synthetic set until a dataset is dropped), its validation report or the
-// error that stopped it, and previews of usable rows.
+// what is loaded (the built-in synthetic set until a dataset is dropped), a drop being opened with its
+// progress, the last drop that failed (the loaded dataset stays), and previews of usable rows. The
+// newest drop or choice always wins over a slower earlier one. Field names and box formats chosen for
+// a layout of rows are remembered (layout-memory.ts) and used again for the next drop of that layout.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { DroppedEntry } from '../data/files/drop-browser.ts';
 import type { ValidationReport } from '../data/validation-report.ts';
 import {
+  type DatasetErrorInfo,
   type DatasetEvent,
   type DatasetRequest,
   isDatasetEvent,
@@ -13,15 +16,29 @@ import {
   type PreviewRow,
 } from '../grpo/worker/protocol.ts';
 import { onWorkerEvent, postToWorker } from './grpo-worker.ts';
+import { recallLayout, rememberLayout } from './layout-memory.ts';
 
 export const SYNTHETIC_SEED = 0;
 export const SYNTHETIC_COUNT = 1000;
 
+/** The dataset training uses: the synthetic set or the last drop that opened. */
 export type DatasetState =
   | { status: 'synthetic'; count: number; seed: number }
-  | { status: 'opening'; name: string; files: number }
-  | { status: 'opened'; name: string; report: ValidationReport }
-  | { status: 'failed'; name: string; error: { name: string; message: string } };
+  | { status: 'opened'; name: string; report: ValidationReport; remembered: boolean };
+
+/** A drop being read: rows indexed so far of those whose image is checked (once known). */
+export interface Opening {
+  name: string;
+  files: number;
+  indexed?: number;
+  total?: number;
+}
+
+/** The last drop that could not be opened; what was loaded before it stays loaded. */
+export interface Failure {
+  name: string;
+  error: DatasetErrorInfo;
+}
 
 type Distributive<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Request = Distributive<DatasetRequest>;
@@ -38,6 +55,8 @@ let initialised = false;
 
 export function useDataset() {
   const waiting = useRef(new Map<number, (r: DatasetEvent) => void>());
+  /** The id of the newest open or synthetic choice: replies to older ones are dropped. */
+  const latest = useRef(0);
   const lastEntries = useRef<DroppedEntry[]>([]);
   const lastOptions = useRef<OpenOptions>({});
   const [state, setState] = useState<DatasetState>({
@@ -45,12 +64,19 @@ export function useDataset() {
     count: SYNTHETIC_COUNT,
     seed: SYNTHETIC_SEED,
   });
+  const [opening, setOpening] = useState<Opening | undefined>(undefined);
+  const [failure, setFailure] = useState<Failure | undefined>(undefined);
   const [preview, setPreview] = useState<PreviewRow | { error: string } | undefined>(undefined);
 
   useEffect(() => {
     const pending = waiting.current;
     const off = onWorkerEvent((event) => {
       if (!isDatasetEvent(event)) return;
+      if (event.type === 'dataset-progress') {
+        if (event.id === latest.current)
+          setOpening((o) => (o === undefined ? o : { ...o, indexed: event.indexed, total: event.total }));
+        return;
+      }
       const done = pending.get(event.id);
       pending.delete(event.id);
       done?.(event);
@@ -67,6 +93,7 @@ export function useDataset() {
       postToWorker({ type: 'dataset-synthetic', id: ++nextId, seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT });
     }
     const id = ++nextId;
+    if (req.type !== 'dataset-preview') latest.current = id;
     return new Promise((resolve) => {
       waiting.current.set(id, resolve);
       postToWorker({ ...req, id } as DatasetRequest);
@@ -82,37 +109,77 @@ export function useDataset() {
     [send],
   );
 
-  const open = useCallback(
-    async (entries: DroppedEntry[], options: OpenOptions = {}) => {
-      if (entries.length === 0) return;
-      lastEntries.current = entries;
-      lastOptions.current = options;
-      const name = nameOf(entries);
-      setPreview(undefined);
-      setState({ status: 'opening', name, files: entries.length });
-      const r = await send({ type: 'dataset-open', entries, options });
+  /** Shows an open's outcome: the dataset it opened, or its failure beside what stays loaded. */
+  const settle = useCallback(
+    (entries: DroppedEntry[], options: OpenOptions, name: string, r: DatasetEvent, remembered: boolean) => {
+      setOpening(undefined);
       if (r.type === 'dataset-opened') {
-        setState({ status: 'opened', name, report: r.report });
-        if (r.report.usable > 0) await showPreview(0);
-      } else if (r.type === 'dataset-error') setState({ status: 'failed', name, error: r.error });
+        lastEntries.current = entries;
+        lastOptions.current = options;
+        setFailure(undefined);
+        setPreview(undefined);
+        setState({ status: 'opened', name, report: r.report, remembered });
+        if (r.report.usable > 0) return showPreview(0);
+      } else if (r.type === 'dataset-error') {
+        lastEntries.current = entries;
+        lastOptions.current = options;
+        setFailure({ name, error: r.error });
+      }
+      return undefined;
     },
-    [send, showPreview],
+    [showPreview],
+  );
+
+  /**
+   * Opens dropped files. `chosen` marks options the person chose in the panel (remembered for the
+   * layout once they open it); a fresh drop uses what was remembered for its layout, if anything.
+   */
+  const open = useCallback(
+    async (entries: DroppedEntry[], options: OpenOptions = {}, chosen = false) => {
+      if (entries.length === 0) return;
+      const name = nameOf(entries);
+      setOpening({ name, files: entries.length });
+      const r = await send({ type: 'dataset-open', entries, options });
+      if (r.id !== latest.current || r.type === 'dataset-superseded') return;
+      const fresh = !chosen && options.fields === undefined && options.boxFormat === undefined;
+      const columns =
+        r.type === 'dataset-opened'
+          ? r.report.columns
+          : r.type === 'dataset-error'
+            ? r.error.columns
+            : undefined;
+      const recalled = fresh && columns !== undefined ? recallLayout(columns) : undefined;
+      const usable = r.type === 'dataset-opened' && r.report.usable > 0 && r.report.ambiguity === undefined;
+      if (recalled !== undefined && !usable) {
+        const again = await send({ type: 'dataset-open', entries, options: { ...options, ...recalled } });
+        if (again.id !== latest.current || again.type === 'dataset-superseded') return;
+        return settle(entries, { ...options, ...recalled }, name, again, true);
+      }
+      if (chosen && usable) rememberLayout(r.report.columns, options);
+      return settle(entries, options, name, r, false);
+    },
+    [send, settle],
   );
 
   /** Opens the last drop again with some options changed (a split, a box format, field names). */
   const reopen = useCallback(
-    (changes: OpenOptions) => open(lastEntries.current, { ...lastOptions.current, ...changes }),
+    (changes: OpenOptions) => open(lastEntries.current, { ...lastOptions.current, ...changes }, true),
     [open],
   );
 
   const chooseSynthetic = useCallback(async () => {
-    setPreview(undefined);
+    setOpening(undefined);
+    setFailure(undefined);
     const r = await send({ type: 'dataset-synthetic', seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT });
+    if (r.id !== latest.current) return;
     if (r.type === 'dataset-synthetic') {
+      setPreview(undefined);
       setState({ status: 'synthetic', count: r.count, seed: r.seed });
       await showPreview(0);
     }
   }, [send, showPreview]);
 
-  return { state, preview, open, reopen, chooseSynthetic, showPreview };
+  const dismissFailure = useCallback(() => setFailure(undefined), []);
+
+  return { state, opening, failure, preview, open, reopen, chooseSynthetic, showPreview, dismissFailure };
 }

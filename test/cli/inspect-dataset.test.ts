@@ -73,6 +73,12 @@ beforeAll(() => {
     [40, 20, 10, 10],
     [40, 20, 10, 10],
   ]);
+  mkdirSync(join(dir, 'odd'));
+  writeFileSync(
+    join(dir, 'odd', 'rows.json'),
+    JSON.stringify([{ pic: 'y.png', ask: 'the thing', region: [2, 3, 20, 25] }]),
+  );
+  writeFileSync(join(dir, 'odd', 'y.png'), png(64, 48));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -155,6 +161,27 @@ describe('vgrpo inspect-dataset', () => {
     const ok = await vgrpo(['inspect-dataset', '--box-format', 'xywh', join(dir, 'split'), '--json']);
     expect(ok.code).toBe(0);
     expect((JSON.parse(ok.stdout) as Report).usable).toBe(2);
+  });
+
+  it('unrecognised fields exit 1 naming the field flags; the flags fix it', async () => {
+    const r = await vgrpo(['inspect-dataset', join(dir, 'odd', 'rows.json')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /cannot tell which field holds the image .*--image-field, --question-field and --box-field/,
+    );
+    const ok = await vgrpo([
+      'inspect-dataset',
+      join(dir, 'odd', 'rows.json'),
+      '--image-field',
+      'pic',
+      '--question-field',
+      'ask',
+      '--box-field',
+      'region',
+      '--json',
+    ]);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as Report).usable).toBe(1);
   });
 
   it('error exits: missing path (1), bad --box-format (2), no PATH (2)', async () => {

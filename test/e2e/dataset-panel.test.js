@@ -1,8 +1,10 @@
 // End-to-end test of the app's dataset panel (dist/) in Chromium: the built-in synthetic set by
 // default, a zip picked through the file input and a folder through the folder input (opened in the
-// GRPO worker, report and preview shown), an ambiguous box format settled through the panel, and
-// a corrupt drop that leaves the app working. Datasets are written here; their broken rows and
-// pixels are known by construction. Run `npm run build` first.
+// GRPO worker, report and preview shown), an ambiguous box format settled through the panel, field
+// names given (Enter submits) and remembered for the next drop of that layout, a 5,000-row zip whose
+// opening shows progress and loses to a later, smaller pick, and a corrupt drop on the page that
+// leaves the loaded set and the app working. Datasets are written here; their broken rows and pixels
+// are known by construction. Run `npm run build` first.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +58,32 @@ before(async () => {
   const custom = path.join(dir, 'custom');
   mkdirSync(custom, { recursive: true });
   const odd = [0, 1].map((i) => ({ pic: `c${i}.png`, ask: `find ${i}`, region: [1, 1, 10 + i, 12] }));
+  // The same layout again, in another folder: the names given for the first are used for it.
+  const again = path.join(dir, 'custom-again');
+  mkdirSync(again, { recursive: true });
+  writeFileSync(
+    path.join(again, 'rows.json'),
+    JSON.stringify([{ pic: 'c0.png', ask: 'again', region: [2, 2, 9, 9] }]),
+  );
+  writeFileSync(path.join(again, 'c0.png'), png(W, H));
+  // 5,000 R1-V rows ({image, problem, solution}) with their images in one zip (images stored, as
+  // photographs are, the annotations deflated).
+  /** @type {Record<string, Uint8Array | [Uint8Array, { level: 0 }]>} */
+  const big = {};
+  const lines = [];
+  const image = png(W, H);
+  for (let i = 0; i < 5000; i++) {
+    big[`images/${i}.png`] = [image, { level: 0 }];
+    lines.push(
+      JSON.stringify({
+        image: `images/${i}.png`,
+        problem: `Where is ${i}?`,
+        solution: `<answer>[1, 2, ${10 + (i % 30)}, 20]</answer>`,
+      }),
+    );
+  }
+  big['rows.jsonl'] = new TextEncoder().encode(lines.join('\n'));
+  writeFileSync(path.join(dir, 'r1v-5000.zip'), zipSync(big));
   writeFileSync(path.join(custom, 'labels.json'), JSON.stringify(odd));
   for (let i = 0; i < 2; i++) writeFileSync(path.join(custom, `c${i}.png`), png(W, H));
 });
@@ -132,7 +160,7 @@ test('a picked folder with an ambiguous box format: the panel asks, the answer i
   });
 });
 
-test('unrecognised field names: the error says so and the panel takes the names', {
+test('unrecognised field names: the error says so, the names are taken (Enter) and remembered', {
   timeout: 90_000,
 }, async () => {
   await withPage(WEBGPU_ARGS, url(), 'dataset-fields.png', async (page) => {
@@ -140,32 +168,77 @@ test('unrecognised field names: the error says so and the panel takes the names'
     await page.getByTestId('dataset-folder-input').setInputFiles(path.join(dir, 'custom'));
     const error = page.getByTestId('dataset-error');
     await error.waitFor({ timeout: UI_TIMEOUT });
-    assert.match((await error.textContent()) ?? '', /cannot tell which field holds the image/);
-    await page.getByTestId('field-image').fill('pic');
-    await page.getByTestId('field-question').fill('ask');
-    await page.getByTestId('field-box').fill('region');
-    await page.getByTestId('field-apply').click();
+    const text = (await error.textContent()) ?? '';
+    assert.match(text, /cannot tell which field holds the image/);
+    assert.match(text, /The built-in synthetic set stays loaded/);
+    assert.doesNotMatch(text, /--/, 'the page speaks of its own controls, not of CLI flags');
+    assert.match((await page.getByTestId('field-names').first().textContent()) ?? '', /ask, pic, region/);
+    await page.getByTestId('field-image').first().fill('pic');
+    await page.getByTestId('field-question').first().fill('ask');
+    await page.getByTestId('field-box').first().fill('region');
+    await page.getByTestId('field-box').first().press('Enter');
     await page.getByText('2 rows read, 2 usable').waitFor({ timeout: UI_TIMEOUT });
     assert.match((await page.getByTestId('report-format').textContent()) ?? '', /image: pic, box: region/);
     assert.equal(await page.getByTestId('preview-question').textContent(), 'find 0');
+    assert.equal(await page.getByTestId('dataset-error').count(), 0);
+
+    // Another folder with the same fields opens with the names chosen above.
+    await page.getByTestId('dataset-folder-input').setInputFiles(path.join(dir, 'custom-again'));
+    await page.getByText('1 rows read, 1 usable').waitFor({ timeout: UI_TIMEOUT });
+    await page.getByTestId('dataset-remembered').waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await page.getByTestId('preview-question').textContent(), 'again');
   });
 });
 
-test('a corrupt drop is reported and the app goes on', { timeout: 90_000 }, async () => {
+test('a 5,000-row zip shows its progress; a later pick wins over it', { timeout: 120_000 }, async () => {
+  await withPage(WEBGPU_ARGS, url(), 'dataset-newer-wins.png', async (page) => {
+    await page.getByTestId('dataset-panel').waitFor({ timeout: UI_TIMEOUT });
+    const t0 = Date.now();
+    await page.getByTestId('dataset-files-input').setInputFiles(path.join(dir, 'r1v-5000.zip'));
+    await page.getByText(/rows indexed/).waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.getByTestId('dataset-opening').textContent()) ?? '', /\/ 5,000 rows indexed/);
+    await page.getByText('5,000 rows read, 5,000 usable').waitFor({ timeout: UI_TIMEOUT });
+    // A measurement for the record, not a check: how long 5,000 rows take to open here.
+    console.log(`# 5,000-row JSONL + images zip opened in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(
+      await page
+        .getByTestId('report-format')
+        .textContent()
+        .then((t) => /^r1v/.test(t ?? '')),
+      true,
+    );
+
+    // The big zip again, then at once the small one: the small one is what stays.
+    await page.getByTestId('dataset-files-input').setInputFiles(path.join(dir, 'r1v-5000.zip'));
+    await page.getByTestId('dataset-files-input').setInputFiles(path.join(dir, 'grounding.zip'));
+    await page.getByText('6 rows read, 4 usable').waitFor({ timeout: UI_TIMEOUT });
+    await page.waitForTimeout(4000);
+    assert.match((await page.getByTestId('report-counts').textContent()) ?? '', /6 rows read, 4 usable/);
+    assert.match((await page.getByTestId('report-source').textContent()) ?? '', /grounding\.zip/);
+  });
+});
+
+test('a corrupt drop anywhere on the page is reported; the loaded set stays and the app goes on', {
+  timeout: 90_000,
+}, async () => {
   await withPage(WEBGPU_ARGS, url(), 'dataset-corrupt.png', async (page) => {
-    const panel = page.getByTestId('dataset-panel');
-    await panel.waitFor({ timeout: UI_TIMEOUT });
+    await page.getByTestId('dataset-panel').waitFor({ timeout: UI_TIMEOUT });
+    const before = page.url();
     const transfer = await page.evaluateHandle(() => {
       const t = new DataTransfer();
       t.items.add(new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])], 'dataset.zip'));
       return t;
     });
-    await panel.dispatchEvent('drop', { dataTransfer: transfer });
+    // Dropped on the header, far from the dataset panel.
+    await page.locator('header').dispatchEvent('dragover', { dataTransfer: transfer });
+    await page.locator('header').dispatchEvent('drop', { dataTransfer: transfer });
     const error = page.getByTestId('dataset-error');
     await error.waitFor({ timeout: UI_TIMEOUT });
     assert.match((await error.textContent()) ?? '', /dataset\.zip could not be read\..*not a zip/i);
-    await page.getByTestId('use-synthetic').click();
+    assert.match((await error.textContent()) ?? '', /The built-in synthetic set stays loaded/);
+    assert.equal(page.url(), before, 'a drop never navigates away');
     await page.getByTestId('dataset-synthetic').waitFor({ timeout: UI_TIMEOUT });
+    await page.getByTestId('preview-show').click();
     await page.getByTestId('dataset-preview').waitFor({ timeout: UI_TIMEOUT });
   });
 });

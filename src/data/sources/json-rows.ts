@@ -102,7 +102,7 @@ export function parseJsonRecords(text: string, name: string): ParsedRecords {
   return { kind: 'jsonl', records, badLines };
 }
 
-export type RowFormat = 'visual-cot' | 'vlm-r1-rec' | 'coco-xywh' | 'custom';
+export type RowFormat = 'visual-cot' | 'vlm-r1-rec' | 'r1v' | 'coco-xywh' | 'custom';
 
 /** Field names given by the person, replacing the detected ones. */
 export interface FieldOverrides {
@@ -115,6 +115,8 @@ export interface FieldOverrides {
 
 export interface RowLayout {
   format: RowFormat;
+  /** The row fields seen (sorted): what identifies a layout, so a choice made for it can be reused. */
+  columns: string[];
   fields: FieldMapping;
   /** How the row format suggests the box field's four numbers are laid out (the values may overrule it). */
   layout: BoxLayout;
@@ -140,10 +142,12 @@ export function detectRowLayout(
     .filter(isObject);
   const keys = new Set(sample.flatMap((r) => Object.keys(r)));
   const pick = (given: string | undefined, list: string[]) => given ?? list.find((k) => keys.has(k));
+  const columns = [...keys].sort();
   const isRec = keys.has('conversations') && overrides.box === undefined;
   if (isRec) {
     return {
       format: 'vlm-r1-rec',
+      columns,
       fields: {
         image: pick(overrides.image, IMAGE_FIELDS) ?? 'image',
         question: overrides.question ?? 'conversations',
@@ -155,25 +159,34 @@ export function detectRowLayout(
   }
   const image = pick(overrides.image, IMAGE_FIELDS);
   const question = pick(overrides.question, QUESTION_FIELDS);
-  const box = pick(overrides.box, BOX_FIELDS);
+  // R1-V / VLM-R1 rows {image, problem, solution}: the solution is a box or an answer holding one.
+  const isR1v = overrides.box === undefined && keys.has('solution') && !BOX_FIELDS.some((k) => keys.has(k));
+  const box = isR1v ? 'solution' : pick(overrides.box, BOX_FIELDS);
   if (image === undefined || box === undefined) {
     const seen = [...keys].slice(0, 20).join(', ') || 'none';
     throw new DatasetFormatError(
       name,
       `cannot tell which field holds the ${image === undefined ? 'image' : 'box'} (row keys: ${seen}); ` +
-        'name it with --image-field / --box-field (fields.image / fields.box)',
+        'name the fields that hold the image, the question and the box',
+      { needs: 'fields', columns },
     );
   }
   const fields: FieldMapping = { image, box, ...sizeFields(keys, overrides) };
   if (question !== undefined) fields.question = question;
-  const format: RowFormat =
-    box === 'bbox' ? 'coco-xywh' : box === 'bboxs' && question === 'question' ? 'visual-cot' : 'custom';
-  return { format, fields, layout: box === 'bbox' ? 'xywh' : 'xyxy' };
+  const format: RowFormat = isR1v
+    ? 'r1v'
+    : box === 'bbox'
+      ? 'coco-xywh'
+      : box === 'bboxs' && question === 'question'
+        ? 'visual-cot'
+        : 'custom';
+  return { format, columns, fields, layout: box === 'bbox' ? 'xywh' : 'xyxy' };
 }
 
 /** What suggests the box layout, for the box format's reason. */
 export function layoutSuggestedBy(layout: RowLayout): string {
   if (layout.format === 'vlm-r1-rec') return 'the VLM-R1 REC answer format';
+  if (layout.format === 'r1v') return "the R1-V / VLM-R1 'solution' field";
   const box = layout.fields.box ?? 'none';
   return BOX_FIELDS.includes(box) ? `the field name '${box}'` : `the default for a field named '${box}'`;
 }
@@ -295,7 +308,7 @@ export function readRow(value: Record<string, unknown>, layout: RowLayout): RawR
   }
   const q = f.question === undefined ? undefined : asText(value[f.question]);
   if (q !== undefined) row.question = q;
-  const answer = asText(value.answer);
+  const answer = asText(layout.format === 'r1v' ? value.solution : value.answer);
   if (answer !== undefined) row.answer = answer;
   row.boxes = f.box === undefined ? { kind: 'none' } : findBoxes(value[f.box]);
   return row;

@@ -339,16 +339,34 @@ export interface PreviewRow {
   pixels: Uint8ClampedArray<ArrayBuffer>;
 }
 
+/** Why a dataset could not be opened; `needs: 'fields'` when naming its fields can fix it. */
+export interface DatasetErrorInfo {
+  name: string;
+  message: string;
+  needs?: 'fields';
+  /** The row fields seen, with `needs`. */
+  columns?: string[];
+}
+
+/**
+ * dataset-progress: rows whose image has been checked so far while a dataset-open runs. dataset-superseded:
+ * a later dataset-open or dataset-synthetic came before this one finished, so its result was dropped (the
+ * later choice wins).
+ */
 export type DatasetEvent =
   | { type: 'dataset-opened'; id: number; report: ValidationReport }
+  | { type: 'dataset-progress'; id: number; indexed: number; total: number }
+  | { type: 'dataset-superseded'; id: number }
   | { type: 'dataset-synthetic'; id: number; count: number; seed: number }
   | { type: 'dataset-preview'; id: number; row: PreviewRow }
-  | { type: 'dataset-error'; id: number; error: { name: string; message: string } };
+  | { type: 'dataset-error'; id: number; error: DatasetErrorInfo };
 
 export type WorkerEvent = RunEvent | DatasetEvent | PolicyEvent | StoreEvent;
 
 const DATASET_EVENTS: ReadonlySet<string> = new Set([
   'dataset-opened',
+  'dataset-progress',
+  'dataset-superseded',
   'dataset-synthetic',
   'dataset-preview',
   'dataset-error',

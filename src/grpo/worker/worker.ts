@@ -58,6 +58,7 @@ import { resolveWeightDtype } from '../weight-dtype.ts';
 import { describeError, RequestError } from './errors.ts';
 import { countingOpener, fetchNanoFiles, loadPromptModelFrom, weightBytes } from './model.ts';
 import type {
+  DatasetErrorInfo,
   DatasetEvent,
   DatasetRequest,
   DatasetSource,
@@ -114,23 +115,48 @@ function dropName(entries: readonly DroppedEntry[]): string {
   return tops.size === 1 ? [...tops][0]! : `${entries.length} files`;
 }
 
-async function openDropped(entries: readonly DroppedEntry[], options: OpenOptions) {
+async function openDropped(
+  entries: readonly DroppedEntry[],
+  options: OpenOptions,
+  onProgress?: (indexed: number, total: number) => void,
+) {
   const files = entries.map((e) => droppedFileFromFile(e.file, e.path));
-  const dataset = await openDataset(files, { ...options, decode: decodeImageBrowser });
+  const dataset = await openDataset(files, {
+    ...options,
+    decode: decodeImageBrowser,
+    ...(onProgress === undefined ? {} : { onProgress }),
+  });
   return { report: dataset.report, rows: toGroundingRows(dataset) };
 }
+
+/** The latest dataset-open or dataset-synthetic request: an earlier one finishing later is superseded. */
+let latestChoice = 0;
+/** Progress events at most this often (ms) while a dataset opens. */
+const PROGRESS_EVERY_MS = 100;
 
 const syntheticName = (seed: number, count: number) => `synthetic (seed ${seed}, ${count} rows)`;
 
 async function handleDataset(req: DatasetRequest): Promise<void> {
   switch (req.type) {
     case 'dataset-open': {
-      const { report, rows } = await openDropped(req.entries, req.options);
+      latestChoice = req.id;
+      let posted = 0;
+      const { report, rows } = await openDropped(req.entries, req.options, (indexed, total) => {
+        const now = Date.now();
+        if (indexed < total && now - posted < PROGRESS_EVERY_MS) return;
+        posted = now;
+        if (latestChoice === req.id) post({ type: 'dataset-progress', id: req.id, indexed, total });
+      });
+      if (latestChoice !== req.id) {
+        post({ type: 'dataset-superseded', id: req.id });
+        return;
+      }
       panel = { name: dropName(req.entries), rows };
       post({ type: 'dataset-opened', id: req.id, report });
       return;
     }
     case 'dataset-synthetic':
+      latestChoice = req.id;
       panel = {
         name: syntheticName(req.seed, req.count),
         rows: syntheticDataset(req.seed, req.count, NANO_TASK),
@@ -966,8 +992,16 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
       return;
     default:
       handleDataset(req).catch((e: unknown) => {
-        const error =
+        if (req.type === 'dataset-open' && latestChoice !== req.id) {
+          post({ type: 'dataset-superseded', id: req.id });
+          return;
+        }
+        const error: DatasetErrorInfo =
           e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+        if (e instanceof DatasetFormatError && e.needs !== undefined) {
+          error.needs = e.needs;
+          error.columns = e.columns ?? [];
+        }
         post({ type: 'dataset-error', id: req.id, error });
       });
   }

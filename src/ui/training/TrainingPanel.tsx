@@ -1,9 +1,10 @@
-// The training panel: what a run trains (the built-in nano model, the dataset the dataset panel shows, the
-// nano-demo preset), Train and the controls of a loaded run (pause, resume, one step, stop), its progress
+// The training panel: what a run trains (the built-in nano model or a picked checkpoint folder, the dataset
+// the dataset panel shows, the nano-demo preset), Train and the controls of a loaded run (pause, resume, one step, stop), its progress
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
 // metrics' live charts (Charts), the batch's boxes (BatchView), the selected prompt's completions
 // (Completions) and every sample seen (SamplesTable).
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { inputEntries } from '../../data/files/drop-browser.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
 import type { DatasetSource } from '../../grpo/worker/protocol.ts';
@@ -13,6 +14,7 @@ import { Charts } from './Charts.tsx';
 import { Completions } from './Completions.tsx';
 import { ConfigForm } from './ConfigForm.tsx';
 import { type FormInputs, readFormInputs } from './config-inputs.ts';
+import { type ModelChoice, modelFromEntries, NANO_MODEL } from './model-choice.ts';
 import type { RunView } from './run-store.ts';
 import { SamplesTable } from './SamplesTable.tsx';
 import { runStore, useRun } from './useRun.ts';
@@ -79,7 +81,17 @@ function LatestMetrics({ metrics }: { metrics: Metrics }) {
   );
 }
 
-export function TrainingPanel({ dataset, datasetLabel }: { dataset: DatasetSource; datasetLabel: string }) {
+export function TrainingPanel({
+  dataset,
+  datasetLabel,
+  model,
+  onModel,
+}: {
+  dataset: DatasetSource;
+  datasetLabel: string;
+  model: ModelChoice;
+  onModel: (model: ModelChoice) => void;
+}) {
   const run = useRun((s) => s.run);
   const loaded = run.state === 'running' || run.state === 'paused' || run.state === 'starting';
   const latest = run.history[run.history.length - 1];
@@ -90,14 +102,15 @@ export function TrainingPanel({ dataset, datasetLabel }: { dataset: DatasetSourc
   const train = () => {
     if (loaded || !result.ok) return;
     runStore.getState().starting();
-    postToWorker({ type: 'start', model: { kind: 'nano' }, dataset, preset, config: result.layer });
+    postToWorker({ type: 'start', model: model.source, dataset, preset, config: result.layer });
   };
   const setInput = (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value }));
   return (
     <section className="panel training-panel" data-testid="training-panel">
       <h2>Training</h2>
-      <p className="muted">
-        GRPO on the built-in nano model, on {datasetLabel}.
+      <ModelPicker model={model} onModel={onModel} disabled={loaded} />
+      <p className="muted" data-testid="run-subject">
+        GRPO on {model.label}, on {datasetLabel}.
         {run.ready && (
           <>
             {' '}
@@ -182,5 +195,50 @@ export function TrainingPanel({ dataset, datasetLabel }: { dataset: DatasetSourc
         </>
       )}
     </section>
+  );
+}
+
+/** Picks a checkpoint folder (a drop on the page does the same), or goes back to nano. */
+function ModelPicker({
+  model,
+  onModel,
+  disabled,
+}: {
+  model: ModelChoice;
+  onModel: (model: ModelChoice) => void;
+  disabled: boolean;
+}) {
+  const folder = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    // Folder pickers need the non-standard attribute, which React does not pass through by name.
+    folder.current?.setAttribute('webkitdirectory', '');
+  }, []);
+  return (
+    <div className="model-picker">
+      <button type="button" disabled={disabled} onClick={() => folder.current?.click()}>
+        Choose a model folder…
+      </button>
+      {model.source.kind !== 'nano' && (
+        <button type="button" disabled={disabled} onClick={() => onModel(NANO_MODEL)} data-testid="use-nano">
+          Use the built-in nano model
+        </button>
+      )}
+      <span className="muted">
+        {' '}
+        A Qwen2-VL / Qwen2.5-VL folder from Hugging Face (config.json, tokenizer files, safetensors); dropping
+        it on the page works too.
+      </span>
+      <input
+        ref={folder}
+        type="file"
+        hidden
+        multiple
+        data-testid="model-folder-input"
+        onChange={(e) => {
+          if (e.target.files && e.target.files.length > 0)
+            onModel(modelFromEntries(inputEntries(e.target.files)));
+        }}
+      />
+    </div>
   );
 }

@@ -220,6 +220,39 @@ describe('row formats', () => {
     expect((await canonical[1]!.image()).height).toBe(100);
   });
 
+  it('R1-V / VLM-R1 rows {image, problem, solution}: the solution a box or an <answer> string', async () => {
+    const rows = [
+      { image: 'r.png', problem: 'Where is the red cube?', solution: '<answer>[10, 12, 40, 44]</answer>' },
+      { image: 'r.png', problem: 'Where is the ball?', solution: [50, 20, 90, 70] },
+      { image: 'r.png', problem: 'How many?', solution: '<answer> 3 </answer>' },
+    ];
+    const ds = await open([mem('r1v.json', JSON.stringify(rows)), mem('r.png', png(100, 80))]);
+    expect(ds.report.format).toBe('r1v');
+    expect(ds.report.boxFormat).toBe('xyxy');
+    expect(ds.rows.map((r) => [r.question, r.box])).toEqual([
+      ['Where is the red cube?', [10, 12, 40, 44]],
+      ['Where is the ball?', [50, 20, 90, 70]],
+    ]);
+    expect(issuesOf(ds.report.issues)).toEqual([[2, 'missing-box', 'skipped']]);
+  });
+
+  it('reports its progress: rows whose image was checked, of those that need it, up to all of them', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => ({
+      image: 'p.png',
+      question: `q${i}`,
+      box: [1, 1, 5, 5],
+    }));
+    rows.push({ image: 'p.png', question: '', box: [1, 1, 5, 5] });
+    const seen: [number, number][] = [];
+    const ds = await open([mem('rows.json', JSON.stringify(rows)), mem('p.png', png(8, 8))], {
+      onProgress: (indexed, total) => seen.push([indexed, total]),
+    });
+    expect(ds.rows).toHaveLength(40);
+    expect(seen[0]).toEqual([0, 40]);
+    expect(seen[seen.length - 1]).toEqual([40, 40]);
+    expect(seen.every(([a, t], i) => t === 40 && a >= (seen[i - 1]?.[0] ?? 0))).toBe(true);
+  });
+
   it('COCO-style [x, y, w, h] boxes in a JSON array', async () => {
     const rows = [
       { file_name: 'c.png', question: 'the sign', bbox: [10, 20, 30, 40], width: 100, height: 80 },
@@ -274,7 +307,9 @@ describe('row formats', () => {
     expect(ds.report.boxFormatReason).toContain(
       'read as [x1, y1, x2, y2], 5 fit their image (4 without area)',
     );
-    expect(ds.report.ambiguity).toContain('--box-format');
+    // The data code names no CLI flag or page control: each front end says how to give the format.
+    expect(ds.report.ambiguity).toContain('the box format must be given');
+    expect(ds.report.ambiguity).not.toContain('--');
     expect(ds.rows).toEqual([]);
     const asXyxy = await open(files, { boxFormat: 'xyxy' });
     expect(asXyxy.rows.map((r) => r.row)).toEqual([0, 1, 2, 3, 8]);
@@ -383,8 +418,11 @@ describe('row formats', () => {
   it('unknown fields: a typed error naming the field; the override maps them', async () => {
     const rows = [{ img_file: 'a.png', ask: 'where?', region: [1, 1, 5, 5] }];
     const files = [mem('a.json', JSON.stringify(rows)), mem('a.png', png(8, 8))];
-    await expect(open(files)).rejects.toThrow(DatasetFormatError);
-    await expect(open(files)).rejects.toThrow(/--image-field/);
+    const error = await open(files).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatasetFormatError);
+    expect(error).toMatchObject({ needs: 'fields', columns: ['ask', 'img_file', 'region'] });
+    expect((error as Error).message).toMatch(/cannot tell which field holds the image/);
+    expect((error as Error).message).not.toContain('--');
     const ds = await open(files, {
       fields: { image: 'img_file', question: 'ask', box: 'region' },
       boxFormat: 'xyxy',
