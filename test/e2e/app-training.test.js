@@ -68,6 +68,15 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     });
     assert.ok(colours > 20, `the stage shows ${colours} colours`);
     assert.equal(await page.getByTestId('reward-legend').locator('li').count(), 6);
+    // The selected prompt drawn large; the wheel zooms it about the pointer.
+    const large = page.getByTestId('inspector-stage').locator('canvas').first();
+    assert.deepEqual(await large.evaluate((c) => [c.clientWidth, c.clientHeight]), [384, 384]);
+    await large.hover({ position: { x: 100, y: 100 } });
+    const before = await large.evaluate((c) => c.toDataURL());
+    await page.mouse.wheel(0, -300);
+    await page.waitForTimeout(200);
+    const after = await large.evaluate((c) => c.toDataURL());
+    assert.ok(after !== before, 'the wheel zooms the large view');
 
     const rows = page.getByTestId('completion-row');
     assert.equal(await rows.count(), 2);
@@ -87,6 +96,9 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       .getAttribute('data-points');
     assert.equal(points, '2');
     assert.ok((await page.locator('[data-testid="metric-chart"][data-title="loss"] canvas').count()) >= 1);
+    // Held-out synthetic scenes evaluated before the first step and at the end of the run.
+    const held = page.locator('[data-testid="metric-chart"][data-title="held-out Acc@0.5 / mean IoU"]');
+    assert.equal(await held.getAttribute('data-points'), '2');
 
     // The arrow keys select the batch's completions.
     await page.locator('body').press('ArrowDown');

@@ -75,6 +75,11 @@ export interface StartRequest {
    * (to train further); `preset` is ignored.
    */
   resume?: { runId: string; step?: number };
+  /**
+   * Held-out rows evaluated (greedy) before the first step and every eval_steps, as the CLI does; each
+   * result is an eval-result event without an id. Default: none.
+   */
+  heldOut?: EvalRows;
 }
 
 /**
@@ -290,7 +295,8 @@ export type RunEvent =
 
 export interface EvalResultEvent {
   type: 'eval-result';
-  id: number;
+  /** The eval request answered; absent for the run's own evaluations of its held-out rows. */
+  id?: number;
   /** The optimiser step of the policy evaluated. */
   step: number;
   /** Which rows: 'synthetic (seed S, N rows)' or 'NAME rows i, j, ...'. */

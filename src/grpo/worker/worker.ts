@@ -63,6 +63,7 @@ import type {
   DatasetRequest,
   DatasetSource,
   EvalRequest,
+  EvalRows,
   ExportedFile,
   ExportRequest,
   ExportWhat,
@@ -294,6 +295,9 @@ interface Run {
   storageWarned: boolean;
   /** Seconds of each step this worker took, for the ETA. */
   stepSeconds: number[];
+  /** The held-out rows evaluated every evalEvery steps (0: never). */
+  heldOut?: OpenedRows;
+  evalEvery: number;
 }
 
 /** The device runs share; dropped after a GPU error, requested again by the next run. */
@@ -402,6 +406,10 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
   // Fails now, not after the weights are on the GPU, when the rows cannot fill one generation batch.
   const totalSteps = totalOptimizerSteps(config, dataset.rows.length);
   r.saveEvery = intervalSteps(config.save_steps, totalSteps);
+  if (req.heldOut !== undefined && config.eval_steps !== null) {
+    r.heldOut = evalRows(req.heldOut, r);
+    r.evalEvery = intervalSteps(config.eval_steps, totalSteps);
+  }
   if (resume && dataset.name !== resume.run.dataset)
     throw new CheckpointStateError(
       `run '${r.id}' was trained on the dataset '${resume.run.dataset}', not '${dataset.name}'; resume ` +
@@ -580,7 +588,14 @@ async function takeStep(r: Run, trainer: GrpoTrainer): Promise<void> {
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   progress('training', report.step, report.totalSteps, mean * (report.totalSteps - report.step));
   if (report.logged) await logMetrics(r, { step: report.step, ...report.logged });
+  if (r.evalEvery > 0 && (report.step % r.evalEvery === 0 || trainer.done)) await evaluateHeldOut(r, trainer);
   if (report.step % r.saveEvery === 0 || trainer.done) await save(r, trainer);
+}
+
+/** The run's own evaluation of its held-out rows (before the first step and every eval_steps). */
+async function evaluateHeldOut(r: Run, trainer: GrpoTrainer): Promise<void> {
+  if (r.heldOut === undefined) return;
+  await runEval(r, trainer, r.heldOut, {});
 }
 
 async function runTask(r: Run, trainer: GrpoTrainer, task: Task): Promise<void> {
@@ -596,6 +611,8 @@ async function runTask(r: Run, trainer: GrpoTrainer, task: Task): Promise<void> 
 }
 
 async function trainLoop(r: Run, trainer: GrpoTrainer): Promise<void> {
+  // The starting point, so the run's gain shows against it.
+  if (r.evalEvery > 0 && trainer.step === 0) await evaluateHeldOut(r, trainer);
   for (;;) {
     if (r.stopping) return save(r, trainer);
     const task = r.tasks.shift();
@@ -702,6 +719,7 @@ async function start(req: StartRequest): Promise<void> {
     metricsLines: [],
     storageWarned: false,
     stepSeconds: [],
+    evalEvery: 0,
   };
   run = r;
   runEnded = execute(r);
@@ -762,8 +780,7 @@ function enqueue(r: Run, task: Task): void {
 /** The default held-out seed of the synthetic eval rows (the CLI's too). */
 const EVAL_SEED = 424242;
 
-function evalRows(req: EvalRequest, r: Run): OpenedRows {
-  const rows = req.rows;
+function evalRows(rows: EvalRows, r: Run): OpenedRows {
   if (rows.kind === 'synthetic') {
     const { count } = rows;
     if (!Number.isInteger(count) || count < 1)
@@ -789,7 +806,7 @@ function evalRows(req: EvalRequest, r: Run): OpenedRows {
 }
 
 function evalTask(req: EvalRequest, loaded: Run): Task {
-  const held = evalRows(req, loaded);
+  const held = evalRows(req.rows, loaded);
   const length = req.maxCompletionLength;
   if (length !== undefined && !(Number.isInteger(length) && length >= 1))
     throw new RequestError(`eval: maxCompletionLength must be a whole number from 1, got ${length}`);
@@ -799,56 +816,62 @@ function evalTask(req: EvalRequest, loaded: Run): Task {
   return {
     id: req.id,
     type: 'eval',
-    run: async (r, trainer) => {
-      const c = r.config!;
-      const lora = trainer.policy.lora;
-      const training = lora?.training;
-      if (lora) lora.training = false;
-      progress('evaluating', 0, held.rows.length);
-      let result: EvalResult;
-      try {
-        result = await evaluate(trainer.setup.gpu, r.prompt!.model, trainer.policy.current, held.rows, {
-          space: r.space!,
-          maxCompletionLength: length ?? c.max_completion_length,
-          stopIds: r.prompt!.stopIds,
-          systemPrompt: c.system_prompt,
-          prefill: c.assistant_prefill,
-          minPixels: c.min_pixels,
-          maxPixels: c.max_pixels,
-          ...(batch === undefined ? {} : { batchSize: batch }),
-          onProgress: (done, total) => progress('evaluating', done, total),
-        });
-      } finally {
-        if (lora) lora.training = training!;
-      }
-      const { n, acc50, mean_iou, format_rate, samples } = result;
-      post({
-        type: 'eval-result',
+    run: (r, trainer) =>
+      runEval(r, trainer, held, {
         id: req.id,
-        step: trainer.step,
-        rows: held.name,
-        n,
-        acc50,
-        mean_iou,
-        format_rate,
-        samples,
-      });
-      if (!r.store) return;
-      try {
-        await ensureStored(r, r.store);
-        await r.store.appendEval(r.id, {
-          step: trainer.step,
-          rows: held.name,
-          n,
-          acc50,
-          mean_iou,
-          format_rate,
-        });
-      } catch (e) {
-        storageFailed(r, 'the evaluation', e);
-      }
-    },
+        ...(length === undefined ? {} : { maxCompletionLength: length }),
+        ...(batch === undefined ? {} : { batchSize: batch }),
+      }),
   };
+}
+
+/** Greedy evaluation of the current policy on `held`: an eval-result event, kept in the run's store. */
+async function runEval(
+  r: Run,
+  trainer: GrpoTrainer,
+  held: OpenedRows,
+  opts: { id?: number; maxCompletionLength?: number; batchSize?: number },
+): Promise<void> {
+  const c = r.config!;
+  const lora = trainer.policy.lora;
+  const training = lora?.training;
+  if (lora) lora.training = false;
+  progress('evaluating', 0, held.rows.length);
+  let result: EvalResult;
+  try {
+    result = await evaluate(trainer.setup.gpu, r.prompt!.model, trainer.policy.current, held.rows, {
+      space: r.space!,
+      maxCompletionLength: opts.maxCompletionLength ?? c.max_completion_length,
+      stopIds: r.prompt!.stopIds,
+      systemPrompt: c.system_prompt,
+      prefill: c.assistant_prefill,
+      minPixels: c.min_pixels,
+      maxPixels: c.max_pixels,
+      ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize }),
+      onProgress: (done, total) => progress('evaluating', done, total),
+    });
+  } finally {
+    if (lora) lora.training = training!;
+  }
+  const { n, acc50, mean_iou, format_rate, samples } = result;
+  post({
+    type: 'eval-result',
+    ...(opts.id === undefined ? {} : { id: opts.id }),
+    step: trainer.step,
+    rows: held.name,
+    n,
+    acc50,
+    mean_iou,
+    format_rate,
+    samples,
+  });
+  if (!r.store) return;
+  try {
+    await ensureStored(r, r.store);
+    await r.store.appendEval(r.id, { step: trainer.step, rows: held.name, n, acc50, mean_iou, format_rate });
+  } catch (e) {
+    storageFailed(r, 'the evaluation', e);
+  }
 }
 
 /** A file of an export, its bytes in an ArrayBuffer of their own (so it can be transferred). */

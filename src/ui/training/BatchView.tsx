@@ -1,7 +1,9 @@
 // The current batch on konva stages: each prompt's image with its ground-truth box (white, dashed) and its
 // G predicted boxes coloured by total reward (reward-colour.ts), each over a dark outline; hovering a box
-// names its completion, clicking a stage (or the arrow keys) selects that prompt for the completions list.
-// A legend gives the colour scale.
+// names its completion, clicking a stage (or the arrow keys) selects that prompt for the completions list,
+// and the selected prompt is drawn large, to zoom (wheel) and pan (drag). A legend gives the colour scale.
+
+import type { KonvaEventObject } from 'konva/lib/Node';
 import { useEffect, useMemo, useState } from 'react';
 import { Image as KonvaImage, Layer, Rect, Stage } from 'react-konva';
 import type { SampleRecord } from '../../grpo/trainer.ts';
@@ -12,6 +14,22 @@ import type { RunView } from './run-store.ts';
 import { runStore, useRun } from './useRun.ts';
 
 const DISPLAY = 168;
+/** The selected prompt's large view, and how far it zooms in. */
+const LARGE = 384;
+const MAX_ZOOM = 8;
+
+/** Wheel zoom about the pointer, between 1x and MAX_ZOOM. */
+function zoom(e: KonvaEventObject<WheelEvent>): void {
+  e.evt.preventDefault();
+  const stage = e.target.getStage();
+  const p = stage?.getPointerPosition();
+  if (!stage || !p) return;
+  const old = stage.scaleX();
+  const next = Math.min(MAX_ZOOM, Math.max(1, e.evt.deltaY < 0 ? old * 1.25 : old / 1.25));
+  const at = { x: (p.x - stage.x()) / old, y: (p.y - stage.y()) / old };
+  stage.scale({ x: next, y: next });
+  stage.position(next === 1 ? { x: 0, y: 0 } : { x: p.x - at.x * next, y: p.y - at.y * next });
+}
 
 function toCanvas(image: Thumbnail | null): HTMLCanvasElement | undefined {
   if (!image) return undefined;
@@ -50,16 +68,27 @@ function SampleStage(props: {
   range: RewardRange;
   selected: boolean;
   onHover: (h: Hover | null) => void;
+  /** The large, zoomable view (default: a thumbnail of DISPLAY px). */
+  large?: boolean;
 }) {
-  const { record, image, index, range } = props;
+  const { record, image, index, range, large } = props;
   const canvas = useMemo(() => toCanvas(image), [image]);
-  const scale = DISPLAY / Math.max(record.frame.width, record.frame.height);
+  const scale = (large ? LARGE : DISPLAY) / Math.max(record.frame.width, record.frame.height);
   const width = Math.round(record.frame.width * scale);
   const height = Math.round(record.frame.height * scale);
   const select = () => runStore.getState().select({ prompt: index, completion: 0 });
   return (
-    <figure className={`batch-sample${props.selected ? ' selected' : ''}`} data-testid="batch-sample">
-      <Stage width={width} height={height} onClick={select} onTap={select}>
+    <figure
+      className={large ? 'inspector-stage' : `batch-sample${props.selected ? ' selected' : ''}`}
+      data-testid={large ? 'inspector-stage' : 'batch-sample'}
+    >
+      <Stage
+        width={width}
+        height={height}
+        onClick={select}
+        onTap={select}
+        {...(large ? { draggable: true, onWheel: zoom } : {})}
+      >
         <Layer>
           {canvas ? (
             <KonvaImage image={canvas} width={width} height={height} />
@@ -97,7 +126,10 @@ function SampleStage(props: {
           })}
         </Layer>
       </Stage>
-      <figcaption>{record.question}</figcaption>
+      <figcaption>
+        {record.question}
+        {large && <span className="muted"> (wheel to zoom, drag to pan)</span>}
+      </figcaption>
     </figure>
   );
 }
@@ -109,6 +141,7 @@ export function BatchView({ run }: { run: RunView }) {
   const hovered = hover ? run.batch[hover.prompt]?.completions[hover.completion] : undefined;
   const step = run.batch[0]?.step ?? run.step;
   const batch = run.batch;
+  const selectedIndex = Math.min(selected?.prompt ?? 0, Math.max(0, batch.length - 1));
 
   // Arrow keys step through the batch, except while typing in a field.
   useEffect(() => {
@@ -153,6 +186,19 @@ export function BatchView({ run }: { run: RunView }) {
           />
         ))}
       </div>
+      {batch.length > 0 && (
+        <SampleStage
+          // A new selection starts at 1x.
+          key={`large-${step}-${selectedIndex}`}
+          record={batch[selectedIndex]!}
+          image={run.batchImages[selectedIndex] ?? null}
+          index={selectedIndex}
+          range={range}
+          selected
+          onHover={setHover}
+          large
+        />
+      )}
       <p className="hover-note muted" aria-live="polite">
         {hovered
           ? `completion ${hover!.completion + 1}: reward ${hovered.reward?.toFixed(3) ?? 'unscorable'}, IoU ${

@@ -1,9 +1,10 @@
 // The selected prompt's G completions: the reasoning and the answer highlighted, parse status, IoU, every
-// reward, the total (with its colour) and the advantage.
+// reward, the total (with its colour) and the advantage; then that sample's history across the run.
 import { Fragment } from 'react';
 import { completionParts } from './completion-parts.ts';
 import { rewardColour, rewardRange } from './reward-colour.ts';
 import type { RunView } from './run-store.ts';
+import { sampleHistory } from './sample-history.ts';
 import { useRun } from './useRun.ts';
 
 const num = (v: number | null, digits = 3) => (v === null ? '–' : v.toFixed(digits));
@@ -68,6 +69,44 @@ export function Completions({ run }: { run: RunView }) {
           ))}
         </tbody>
       </table>
+      <History run={run} id={record.id} />
     </div>
+  );
+}
+
+function History({ run, id }: { run: RunView; id: string }) {
+  const points = sampleHistory(run.records, id);
+  if (points.length < 2) return null;
+  return (
+    <details className="sample-history" data-testid="sample-history">
+      <summary>
+        This sample across the run ({points.length} steps drew it): mean reward{' '}
+        {points.map((p) => num(p.meanReward, 2)).join(' → ')}
+      </summary>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">step</th>
+            <th scope="col">mean reward</th>
+            <th scope="col">best reward</th>
+            <th scope="col">best IoU</th>
+            <th scope="col">format kept</th>
+          </tr>
+        </thead>
+        <tbody>
+          {points.map((p) => (
+            <tr key={p.step}>
+              <td>{p.step}</td>
+              <td>{num(p.meanReward)}</td>
+              <td>{num(p.bestReward)}</td>
+              <td>{num(p.bestIou)}</td>
+              <td>
+                {p.formatted} / {p.completions}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
   );
 }

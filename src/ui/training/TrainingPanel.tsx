@@ -20,6 +20,8 @@ import { SamplesTable } from './SamplesTable.tsx';
 import { runStore, useRun } from './useRun.ts';
 
 export const TRAIN_PRESET = 'nano-demo';
+/** Held-out synthetic scenes evaluated every eval_steps while training on the synthetic set. */
+export const HELD_OUT_ROWS = 64;
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -102,7 +104,15 @@ export function TrainingPanel({
   const train = () => {
     if (loaded || !result.ok) return;
     runStore.getState().starting();
-    postToWorker({ type: 'start', model: model.source, dataset, preset, config: result.layer });
+    postToWorker({
+      type: 'start',
+      model: model.source,
+      dataset,
+      preset,
+      config: result.layer,
+      // Synthetic training rows get held-out scenes of another seed, evaluated every eval_steps.
+      ...(dataset.kind === 'synthetic' ? { heldOut: { kind: 'synthetic', count: HELD_OUT_ROWS } } : {}),
+    });
   };
   const setInput = (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value }));
   return (

@@ -28,6 +28,12 @@ export function chartGroups(config: Pick<GrpoConfig, 'reward_funcs' | 'beta'>): 
   return groups;
 }
 
+/** The held-out evaluations' chart (from the run's evals, not its per-step metrics). */
+export const EVAL_GROUP: ChartGroup = {
+  title: 'held-out Acc@0.5 / mean IoU',
+  metrics: ['eval/acc50', 'eval/mean_iou'],
+};
+
 export type AlignedSeries = [number[], ...(number | null)[][]];
 
 export function seriesData(history: readonly StepMetrics[], metrics: readonly string[]): AlignedSeries {

@@ -7,6 +7,7 @@ import type { SampleRecord } from '../../grpo/trainer.ts';
 import type {
   CheckpointEvent,
   ErrorEvent,
+  EvalResultEvent,
   ProgressEvent,
   ReadyEvent,
   RunEvent,
@@ -39,6 +40,8 @@ export interface RunView {
   batchImages: (Thumbnail | null)[];
   /** Every prompt seen, oldest first, up to MAX_RECORDS. */
   records: SampleRecord[];
+  /** The run's evaluations of its held-out rows, as metrics 'eval/acc50', 'eval/mean_iou', 'eval/format_rate'. */
+  evals: StepMetrics[];
   checkpoint: CheckpointEvent | null;
   error: ErrorEvent | null;
   warnings: string[];
@@ -54,6 +57,7 @@ export const INITIAL_RUN: RunView = {
   batch: [],
   batchImages: [],
   records: [],
+  evals: [],
   checkpoint: null,
   error: null,
   warnings: [],
@@ -64,8 +68,24 @@ export function startingRun(): RunView {
   return { ...INITIAL_RUN, state: 'starting' };
 }
 
-export function reduceRunEvent(view: RunView, event: RunEvent): RunView {
+/** The events the view is made of: the run's own, and the results of its held-out evaluations. */
+export type ViewEvent = RunEvent | EvalResultEvent;
+
+export function reduceRunEvent(view: RunView, event: ViewEvent): RunView {
   switch (event.type) {
+    case 'eval-result': {
+      // Results answering an eval request (with an id) belong to that request's view.
+      if (event.id !== undefined) return view;
+      const metrics = {
+        'eval/acc50': event.acc50,
+        'eval/mean_iou': event.mean_iou,
+        'eval/format_rate': event.format_rate,
+      };
+      return {
+        ...view,
+        evals: [...view.evals.filter((e) => e.step !== event.step), { step: event.step, metrics }],
+      };
+    }
     case 'ready':
       return {
         ...view,
@@ -74,6 +94,7 @@ export function reduceRunEvent(view: RunView, event: RunEvent): RunView {
         step: event.run.resumedFrom ?? 0,
         totalSteps: event.totalSteps,
         history: event.run.resumedFrom === null ? [] : view.history,
+        evals: event.run.resumedFrom === null ? [] : view.evals,
       };
     case 'progress':
       return { ...view, progress: event };
@@ -118,7 +139,7 @@ export interface Selection {
 export interface RunStore {
   run: RunView;
   selected: Selection | null;
-  apply: (event: RunEvent) => void;
+  apply: (event: ViewEvent) => void;
   starting: () => void;
   select: (selection: Selection | null) => void;
 }
@@ -143,8 +164,9 @@ const RUN_EVENTS: ReadonlySet<string> = new Set([
   'checkpoint',
   'error',
   'warning',
-] satisfies RunEvent['type'][]);
+  'eval-result',
+] satisfies ViewEvent['type'][]);
 
-export function isRunEvent(event: { type: string }): event is RunEvent {
+export function isRunEvent(event: { type: string }): event is ViewEvent {
   return RUN_EVENTS.has(event.type);
 }

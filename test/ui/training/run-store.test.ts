@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../../src/grpo/config.ts';
 import type { SampleRecord } from '../../../src/grpo/trainer.ts';
-import type { ReadyEvent, RunEvent } from '../../../src/grpo/worker/protocol.ts';
+import type { EvalResultEvent, ReadyEvent } from '../../../src/grpo/worker/protocol.ts';
 import {
   createRunStore,
   INITIAL_RUN,
@@ -12,6 +12,7 @@ import {
   MAX_RECORDS,
   type RunView,
   reduceRunEvent,
+  type ViewEvent,
 } from '../../../src/ui/training/run-store.ts';
 
 function ready(resumedFrom: number | null = null): ReadyEvent {
@@ -53,7 +54,7 @@ function record(step: number, id: string): SampleRecord {
 
 const thumb = { width: 1, height: 1, pixels: new Uint8ClampedArray([1, 2, 3, 255]) };
 
-const run = (events: RunEvent[], from: RunView = INITIAL_RUN) => events.reduce(reduceRunEvent, from);
+const run = (events: ViewEvent[], from: RunView = INITIAL_RUN) => events.reduce(reduceRunEvent, from);
 
 describe('reduceRunEvent', () => {
   it('follows a run from ready through steps', () => {
@@ -100,6 +101,27 @@ describe('reduceRunEvent', () => {
     expect(reduceRunEvent(before, ready()).history).toEqual([]);
   });
 
+  it("keeps the run's held-out evaluations by step, not the results answering a request", () => {
+    const result = (step: number, acc50: number, id?: number): EvalResultEvent => ({
+      type: 'eval-result',
+      ...(id === undefined ? {} : { id }),
+      step,
+      rows: 'synthetic (seed 424242, 64 rows)',
+      n: 64,
+      acc50,
+      mean_iou: acc50 / 2,
+      format_rate: 1,
+      samples: [],
+    });
+    const view = run([ready(), result(0, 0.25), result(50, 0.5), result(50, 0.75), result(60, 0.9, 7)]);
+    expect(view.evals).toEqual([
+      { step: 0, metrics: { 'eval/acc50': 0.25, 'eval/mean_iou': 0.125, 'eval/format_rate': 1 } },
+      { step: 50, metrics: { 'eval/acc50': 0.75, 'eval/mean_iou': 0.375, 'eval/format_rate': 1 } },
+    ]);
+    expect(reduceRunEvent(view, ready(50)).evals).toHaveLength(2);
+    expect(reduceRunEvent(view, ready()).evals).toEqual([]);
+  });
+
   it('keeps the run error but not errors answering a request', () => {
     const error = {
       type: 'error',
@@ -114,7 +136,7 @@ describe('reduceRunEvent', () => {
   });
 
   it('caps warnings and sample records, dropping the oldest', () => {
-    const warnings = Array.from({ length: 25 }, (_, i): RunEvent => ({ type: 'warning', message: `w${i}` }));
+    const warnings = Array.from({ length: 25 }, (_, i): ViewEvent => ({ type: 'warning', message: `w${i}` }));
     const view = run(warnings);
     expect(view.warnings).toHaveLength(20);
     expect(view.warnings[0]).toBe('w5');
@@ -151,6 +173,7 @@ describe('the run store', () => {
   it("tells run events from the worker's other events", () => {
     expect(isRunEvent({ type: 'metrics' })).toBe(true);
     expect(isRunEvent({ type: 'dataset-opened' })).toBe(false);
-    expect(isRunEvent({ type: 'eval-result' })).toBe(false);
+    expect(isRunEvent({ type: 'eval-result' })).toBe(true);
+    expect(isRunEvent({ type: 'export-result' })).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
-// The samples table's rows (one per completion) and its filters.
+// The samples table's rows (one per completion) and its filters, and one sample's history across steps.
 import { describe, expect, it } from 'vitest';
 import type { CompletionRecord, SampleRecord } from '../../../src/grpo/trainer.ts';
+import { sampleHistory } from '../../../src/ui/training/sample-history.ts';
 import { filterRows, NO_FILTER, sampleRows } from '../../../src/ui/training/sample-rows.ts';
 
 function completion(
@@ -83,5 +84,19 @@ describe('filterRows', () => {
   it('keeps rewards at or above the minimum, never unscorable ones', () => {
     expect(filterRows(rows, { ...NO_FILTER, minReward: 1 }).map((r) => r.reward)).toEqual([2, 1]);
     expect(filterRows(rows, { ...NO_FILTER, minReward: -5 })).toHaveLength(5);
+  });
+});
+
+describe('sampleHistory', () => {
+  it('summarises each step that drew the sample: mean and best reward, best IoU, format kept', () => {
+    expect(sampleHistory(RECORDS, 'synthetic-0-3')).toEqual([
+      { step: 1, meanReward: 1, bestReward: 2, bestIou: 2, formatted: 1, completions: 2 },
+      { step: 2, meanReward: 0.2, bestReward: 0.4, bestIou: 0.4, formatted: 1, completions: 2 },
+    ]);
+    // An unscorable completion (null) is left out of the means, not counted as 0.
+    expect(sampleHistory(RECORDS, 'synthetic-0-9')).toEqual([
+      { step: 2, meanReward: 1, bestReward: 1, bestIou: 1, formatted: 1, completions: 2 },
+    ]);
+    expect(sampleHistory(RECORDS, 'nope')).toEqual([]);
   });
 });
