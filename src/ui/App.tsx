@@ -1,7 +1,8 @@
 // The app shell: header with the WebGPU adapter's badge, the training panel (one click from training the
 // built-in nano model on the dataset the dataset panel shows), and the dataset panel, which works
 // without WebGPU; without an adapter, a page explaining how to get WebGPU. Files dropped anywhere on
-// the page become the model (a checkpoint folder) or the dataset.
+// the page become the model (a checkpoint folder) or the dataset. Below the training panel, the runs this
+// browser keeps.
 import { useCallback, useEffect, useState } from 'react';
 import type { DroppedEntry } from '../data/files/drop-browser.ts';
 import type { DatasetSource } from '../grpo/worker/protocol.ts';
@@ -11,6 +12,7 @@ import { DeviceLostBanner } from './DeviceLostBanner.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
 import { isModelFolder, usePageDrop } from './page-drop.ts';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './training/model-choice.ts';
+import { RunsPanel } from './training/RunsPanel.tsx';
 import { TrainingPanel } from './training/TrainingPanel.tsx';
 import { SYNTHETIC_COUNT, SYNTHETIC_SEED, useDataset } from './useDataset.ts';
 import { useGpu } from './useGpu.ts';
@@ -62,6 +64,7 @@ export function App() {
           <>
             {state.lost && <DeviceLostBanner info={state.lost} />}
             <TrainingPanel dataset={data.source} datasetLabel={data.label} model={model} onModel={setModel} />
+            <RunsPanel model={model} openedDataset={data.source.kind === 'opened' ? data.label : null} />
           </>
         )}
         {state.status !== 'loading' && <DatasetPanel dataset={dataset} />}

@@ -17,6 +17,13 @@ function grpoWorker(): Worker {
   return worker;
 }
 
+let lastRequestId = 0;
+
+/** A fresh id for a request the worker answers (dataset, eval, export and store requests share them). */
+export function requestId(): number {
+  return ++lastRequestId;
+}
+
 export function postToWorker(request: WorkerRequest): void {
   grpoWorker().postMessage(request);
 }

@@ -15,7 +15,7 @@ import {
   type OpenOptions,
   type PreviewRow,
 } from '../grpo/worker/protocol.ts';
-import { onWorkerEvent, postToWorker } from './grpo-worker.ts';
+import { onWorkerEvent, postToWorker, requestId } from './grpo-worker.ts';
 import { recallLayout, rememberLayout } from './layout-memory.ts';
 
 export const SYNTHETIC_SEED = 0;
@@ -49,7 +49,6 @@ function nameOf(entries: readonly DroppedEntry[]): string {
   return tops.size === 1 ? ([...tops][0] as string) : `${entries.length} files`;
 }
 
-let nextId = 0;
 /** Whether the worker has been put on the built-in set, as the panel starts. */
 let initialised = false;
 
@@ -90,9 +89,14 @@ export function useDataset() {
   const send = useCallback((req: Request): Promise<DatasetEvent> => {
     if (!initialised) {
       initialised = true;
-      postToWorker({ type: 'dataset-synthetic', id: ++nextId, seed: SYNTHETIC_SEED, count: SYNTHETIC_COUNT });
+      postToWorker({
+        type: 'dataset-synthetic',
+        id: requestId(),
+        seed: SYNTHETIC_SEED,
+        count: SYNTHETIC_COUNT,
+      });
     }
-    const id = ++nextId;
+    const id = requestId();
     if (req.type !== 'dataset-preview') latest.current = id;
     return new Promise((resolve) => {
       waiting.current.set(id, resolve);

@@ -3,7 +3,9 @@
 // and the page shows the progress, the metrics and their live charts, the batch's image on a konva stage
 // with the reward legend, the prompt's completions with their rewards, and the table of every sample. Run `npm run build` first.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { unzipSync } from 'fflate';
 import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
 
 /** @type {{ port: number, close: () => Promise<void> } | undefined} */
@@ -140,5 +142,41 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
 
     // The form is editable again once the run has finished.
     assert.equal(await page.locator('input[name="max_steps"]').isEditable(), true);
+
+    // The run is kept in the browser: its metrics download as a zip, and after a reload it trains further.
+    await page.setViewportSize({ width: 1100, height: 900 });
+    const stored = page.getByTestId('stored-run');
+    await stored.first().waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await stored.count(), 1);
+    assert.match(
+      (await stored.textContent()) ?? '',
+      /nano on synthetic \(seed \d+, \d+ rows\).*checkpoint at step 2/,
+    );
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: UI_TIMEOUT }),
+      stored.getByTestId('download-metrics').click(),
+    ]);
+    assert.match(download.suggestedFilename(), /-metrics-step2\.zip$/);
+    const zipped = unzipSync(readFileSync(/** @type {string} */ (await download.path())));
+    const jsonl = Object.entries(zipped).find(([name]) => name.endsWith('/metrics.jsonl'));
+    assert.ok(jsonl, `metrics.jsonl in ${Object.keys(zipped)}`);
+    const lines = new TextDecoder().decode(jsonl[1]).trim().split('\n');
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).step),
+      [1, 2],
+    );
+
+    await page.reload();
+    await stored.first().waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await page.getByTestId('run-state').textContent(), 'idle');
+    await stored.getByTestId('more-steps').fill('1');
+    await stored.getByTestId('resume-run').click();
+    await page
+      .getByTestId('run-state')
+      .filter({ hasText: /^finished$/ })
+      .waitFor({ timeout: 300_000 });
+    assert.equal(((await page.getByTestId('run-error').textContent()) ?? '').trim(), '');
+    assert.match((await page.getByTestId('run-step').textContent()) ?? '', /step 3 \/ 3/);
+    await stored.filter({ hasText: /checkpoint at step 3/ }).waitFor({ timeout: UI_TIMEOUT });
   });
 });

@@ -17,11 +17,10 @@ import { type FormInputs, readFormInputs } from './config-inputs.ts';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './model-choice.ts';
 import type { RunView } from './run-store.ts';
 import { SamplesTable } from './SamplesTable.tsx';
-import { runStore, useRun } from './useRun.ts';
+import { startRun } from './start-run.ts';
+import { useRun } from './useRun.ts';
 
 export const TRAIN_PRESET = 'nano-demo';
-/** Held-out synthetic scenes evaluated every eval_steps while training on the synthetic set. */
-export const HELD_OUT_ROWS = 64;
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -103,16 +102,7 @@ export function TrainingPanel({
   const send = (type: 'pause' | 'resume' | 'step' | 'stop') => postToWorker({ type });
   const train = () => {
     if (loaded || !result.ok) return;
-    runStore.getState().starting();
-    postToWorker({
-      type: 'start',
-      model: model.source,
-      dataset,
-      preset,
-      config: result.layer,
-      // Synthetic training rows get held-out scenes of another seed, evaluated every eval_steps.
-      ...(dataset.kind === 'synthetic' ? { heldOut: { kind: 'synthetic', count: HELD_OUT_ROWS } } : {}),
-    });
+    startRun({ model: model.source, dataset, preset, config: result.layer });
   };
   const setInput = (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value }));
   return (
