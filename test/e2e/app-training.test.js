@@ -42,11 +42,54 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     for (const [name, value] of Object.entries(MICRO))
       await page.locator(`input[name="${name}"]`).fill(value);
     assert.equal(await page.getByTestId('config-error').count(), 0);
+    // Every gap between animation frames while the run trains, for the record (the work is in the worker).
+    await page.evaluate(() => {
+      const gaps = /** @type {number[]} */ ([]);
+      Object.assign(window, { frameGaps: gaps });
+      let last = performance.now();
+      const tick = (/** @type {number} */ now) => {
+        gaps.push(now - last);
+        last = now;
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
     await train.click();
+
+    // A corrupt file dropped while the run trains: an inline error in the dataset panel, and the run goes on.
+    await page
+      .getByTestId('run-state')
+      .filter({ hasText: /^running$/ })
+      .waitFor({ timeout: UI_TIMEOUT });
+    const transfer = await page.evaluateHandle(() => {
+      const t = new DataTransfer();
+      t.items.add(new File([new Uint8Array([80, 75, 9, 9, 1, 2, 3])], 'broken.zip'));
+      return t;
+    });
+    await page.locator('header').dispatchEvent('dragover', { dataTransfer: transfer });
+    await page.locator('header').dispatchEvent('drop', { dataTransfer: transfer });
+    await page.getByTestId('dataset-error').waitFor({ timeout: UI_TIMEOUT });
+    assert.match(
+      (await page.getByTestId('dataset-error').textContent()) ?? '',
+      /broken\.zip could not be read/,
+    );
+    assert.match(
+      (await page.getByTestId('run-subject').textContent()) ?? '',
+      /on the built-in synthetic set/,
+    );
+
     await page
       .getByTestId('run-state')
       .filter({ hasText: /^finished$/ })
       .waitFor({ timeout: 540_000 });
+    const gaps = await page.evaluate(() =>
+      /** @type {{ frameGaps: number[] }} */ (/** @type {unknown} */ (window)).frameGaps.slice(1),
+    );
+    const sorted = [...gaps].sort((a, b) => a - b);
+    console.log(
+      `# frames while training: ${gaps.length}, longest gap ${Math.round(sorted.at(-1) ?? 0)} ms, ` +
+        `99th percentile ${Math.round(sorted[Math.floor(0.99 * (sorted.length - 1))] ?? 0)} ms`,
+    );
 
     assert.equal(((await page.getByTestId('run-error').textContent()) ?? '').trim(), '');
     assert.match((await page.getByTestId('run-step').textContent()) ?? '', /step 2 \/ 2/);
@@ -165,6 +208,16 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       lines.map((l) => JSON.parse(l).step),
       [1, 2],
     );
+
+    const [configFile] = await Promise.all([
+      page.waitForEvent('download', { timeout: UI_TIMEOUT }),
+      stored.getByTestId('download-config').click(),
+    ]);
+    assert.match(configFile.suggestedFilename(), /-config\.json$/);
+    const config = JSON.parse(readFileSync(/** @type {string} */ (await configFile.path()), 'utf8'));
+    assert.equal(config.max_steps, 2);
+    assert.equal(config.num_generations, 2);
+    assert.equal(config.max_completion_length, 8);
 
     await page.reload();
     await stored.first().waitFor({ timeout: UI_TIMEOUT });

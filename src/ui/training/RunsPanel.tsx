@@ -1,5 +1,5 @@
 // The runs this browser keeps (OPFS): each with its model, dataset, checkpoints and last reward, to resume
-// (after a reload too), to download (metrics, the LoRA adapter, the merged model of the loaded run) or to
+// (after a reload too), to download (metrics, config, the LoRA adapter, the merged model of the loaded run) or to
 // delete. Without OPFS it says that nothing is kept and exports are the way to keep a run.
 import { useState } from 'react';
 import type { ExportWhat } from '../../grpo/worker/protocol.ts';
@@ -8,7 +8,7 @@ import type { ModelChoice } from './model-choice.ts';
 import { startRun } from './start-run.ts';
 import { resumePlan } from './stored-runs.ts';
 import { useRun } from './useRun.ts';
-import { useStoredRuns } from './useStoredRuns.ts';
+import { saveFile, useStoredRuns } from './useStoredRuns.ts';
 
 const created = (iso: string) => {
   const d = new Date(iso);
@@ -152,6 +152,19 @@ function StoredRunItem(props: {
             {busy === `${run.id} ${what}` ? 'Preparing…' : `Download ${label}`}
           </button>
         ))}
+        <button
+          type="button"
+          onClick={() =>
+            saveFile(
+              `${run.id}-config.json`,
+              new TextEncoder().encode(`${JSON.stringify(run.config, null, 2)}\n`),
+              'application/json',
+            )
+          }
+          data-testid="download-config"
+        >
+          Download config
+        </button>
         <button
           type="button"
           onClick={() => {

@@ -17,8 +17,9 @@ export interface StoredRuns {
 
 type Pending = (event: WorkerEvent) => void;
 
-function save(name: string, bytes: Uint8Array): void {
-  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
+/** Offers `bytes` as a download named `name`. */
+export function saveFile(name: string, bytes: Uint8Array, type: string): void {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
   const a = document.createElement('a');
   a.href = url;
   a.download = name;
@@ -87,7 +88,7 @@ export function useStoredRuns() {
         (event) => {
           if (event.type !== 'export-result') return;
           const zip = exportArchive(event.runId, event.what, event.step, event.files);
-          save(zip.name, zip.bytes);
+          saveFile(zip.name, zip.bytes, 'application/zip');
         },
       ),
     [act],
