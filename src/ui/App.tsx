@@ -1,8 +1,7 @@
 // The app shell: header with the WebGPU adapter's badge, the training panel (one click from training the
 // built-in nano model on the dataset the dataset panel shows), and the dataset panel, which works
 // without WebGPU; without an adapter, a page explaining how to get WebGPU. Files dropped anywhere on
-// the page become the model (a checkpoint folder) or the dataset. Below the training panel, the runs this
-// browser keeps.
+// the page become the model (a checkpoint folder) or the dataset. Last, the runs this browser keeps.
 import { useCallback, useEffect, useState } from 'react';
 import type { DroppedEntry } from '../data/files/drop-browser.ts';
 import type { DatasetSource } from '../grpo/worker/protocol.ts';
@@ -64,10 +63,12 @@ export function App() {
           <>
             {state.lost && <DeviceLostBanner info={state.lost} />}
             <TrainingPanel dataset={data.source} datasetLabel={data.label} model={model} onModel={setModel} />
-            <RunsPanel model={model} openedDataset={data.source.kind === 'opened' ? data.label : null} />
           </>
         )}
         {state.status !== 'loading' && <DatasetPanel dataset={dataset} />}
+        {state.status === 'ready' && (
+          <RunsPanel model={model} openedDataset={data.source.kind === 'opened' ? data.label : null} />
+        )}
       </main>
     </div>
   );

@@ -1,7 +1,7 @@
 // The dataset panel: pick a dataset (folder, files or zip; drops anywhere on the page land here too),
 // watch it open, read its validation report (every skipped or repaired row with its reason), settle an
 // ambiguous box format, name unrecognised fields or pick a split, and preview usable rows with their
-// ground-truth box. The built-in synthetic set is the default; a drop that fails keeps what was loaded.
+// ground-truth box, one large and a page of them as thumbnails. The built-in synthetic set is the default; a drop that fails keeps what was loaded.
 
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { BOX_FORMATS, type BoxFormat } from '../data/box-format.ts';
@@ -9,6 +9,7 @@ import { inputEntries } from '../data/files/drop-browser.ts';
 import type { FieldOverrides } from '../data/sources/json-rows.ts';
 import type { FieldMapping, ValidationReport } from '../data/validation-report.ts';
 import type { OpenOptions, PreviewRow } from '../grpo/worker/protocol.ts';
+import { PreviewGrid } from './PreviewGrid.tsx';
 import type { DatasetState, Opening, useDataset } from './useDataset.ts';
 
 const LISTED_ISSUES = 100;
@@ -24,8 +25,18 @@ export type DatasetHook = ReturnType<typeof useDataset>;
 
 /** The panel over the app's dataset hook; drops anywhere on the page reach it through the app. */
 export function DatasetPanel({ dataset }: { dataset: DatasetHook }) {
-  const { state, opening, failure, preview, open, reopen, chooseSynthetic, showPreview, dismissFailure } =
-    dataset;
+  const {
+    state,
+    opening,
+    failure,
+    preview,
+    open,
+    reopen,
+    chooseSynthetic,
+    showPreview,
+    previewRow,
+    dismissFailure,
+  } = dataset;
   const folderInput = useRef<HTMLInputElement>(null);
   const filesInput = useRef<HTMLInputElement>(null);
 
@@ -89,7 +100,7 @@ export function DatasetPanel({ dataset }: { dataset: DatasetHook }) {
         </>
       )}
       <DatasetStatus state={state} reopen={reopen} />
-      <Preview state={state} preview={preview} showPreview={showPreview} />
+      <Preview state={state} preview={preview} showPreview={showPreview} previewRow={previewRow} />
     </section>
   );
 }
@@ -325,10 +336,12 @@ function Preview({
   state,
   preview,
   showPreview,
+  previewRow,
 }: {
   state: DatasetState;
   preview: PreviewRow | { error: string } | undefined;
   showPreview: (index: number) => void;
+  previewRow: (index: number) => Promise<PreviewRow | { error: string }>;
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const row = preview !== undefined && 'pixels' in preview ? preview : undefined;
@@ -364,27 +377,36 @@ function Preview({
   }
   const index = preview.index;
   return (
-    <figure className="dataset-preview" data-testid="dataset-preview">
-      <canvas ref={canvas} data-testid="preview-canvas" />
-      <figcaption>
-        <span data-testid="preview-question">{preview.question}</span>
-        <span className="muted">
-          {' '}
-          ({preview.rowId}, {preview.width}×{preview.height}, box [
-          {preview.box.map((v) => +v.toFixed(1)).join(', ')}])
-        </span>
-        <span className="preview-nav">
-          <button type="button" disabled={index === 0} onClick={() => showPreview(index - 1)}>
-            ‹ Previous
-          </button>
-          <span data-testid="preview-position">
-            {index + 1} / {total.toLocaleString('en-US')}
+    <>
+      <figure className="dataset-preview" data-testid="dataset-preview">
+        <canvas ref={canvas} data-testid="preview-canvas" />
+        <figcaption>
+          <span data-testid="preview-question">{preview.question}</span>
+          <span className="muted">
+            {' '}
+            ({preview.rowId}, {preview.width}×{preview.height}, box [
+            {preview.box.map((v) => +v.toFixed(1)).join(', ')}])
           </span>
-          <button type="button" disabled={index + 1 >= total} onClick={() => showPreview(index + 1)}>
-            Next ›
-          </button>
-        </span>
-      </figcaption>
-    </figure>
+          <span className="preview-nav">
+            <button type="button" disabled={index === 0} onClick={() => showPreview(index - 1)}>
+              ‹ Previous
+            </button>
+            <span data-testid="preview-position">
+              {index + 1} / {total.toLocaleString('en-US')}
+            </span>
+            <button type="button" disabled={index + 1 >= total} onClick={() => showPreview(index + 1)}>
+              Next ›
+            </button>
+          </span>
+        </figcaption>
+      </figure>
+      <PreviewGrid
+        dataset={state}
+        total={total}
+        index={index}
+        previewRow={previewRow}
+        showPreview={showPreview}
+      />
+    </>
   );
 }

@@ -113,6 +113,16 @@ export function useDataset() {
     [send],
   );
 
+  /** One usable row for a thumbnail, without changing the preview shown. */
+  const previewRow = useCallback(
+    async (index: number): Promise<PreviewRow | { error: string }> => {
+      const r = await send({ type: 'dataset-preview', index });
+      if (r.type === 'dataset-preview') return r.row;
+      return { error: r.type === 'dataset-error' ? r.error.message : `row ${index} is not available` };
+    },
+    [send],
+  );
+
   /** Shows an open's outcome: the dataset it opened, or its failure beside what stays loaded. */
   const settle = useCallback(
     (entries: DroppedEntry[], options: OpenOptions, name: string, r: DatasetEvent, remembered: boolean) => {
@@ -185,5 +195,16 @@ export function useDataset() {
 
   const dismissFailure = useCallback(() => setFailure(undefined), []);
 
-  return { state, opening, failure, preview, open, reopen, chooseSynthetic, showPreview, dismissFailure };
+  return {
+    state,
+    opening,
+    failure,
+    preview,
+    open,
+    reopen,
+    chooseSynthetic,
+    showPreview,
+    previewRow,
+    dismissFailure,
+  };
 }

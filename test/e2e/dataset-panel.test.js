@@ -117,6 +117,20 @@ test('the synthetic set by default; a picked zip is opened, reported and preview
       /^(Where is the|Find the|What is the bounding box of the) \w+/,
     );
     assert.match((await page.getByTestId('preview-position').textContent()) ?? '', /1 \/ 1,000/);
+    // A page of 12 thumbnails, each the scene drawn small.
+    const thumbs = page.getByTestId('preview-thumb');
+    await thumbs.nth(11).locator('canvas').waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await thumbs.count(), 12);
+    const colours = await thumbs
+      .nth(5)
+      .locator('canvas')
+      .evaluate((c) => {
+        const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
+        const seen = new Set();
+        for (let i = 0; i < data.length; i += 4 * 7) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+        return seen.size;
+      });
+    assert.ok(colours > 20, `the thumbnail shows ${colours} colours`);
 
     await page.getByTestId('dataset-files-input').setInputFiles(path.join(dir, 'grounding.zip'));
     const counts = page.getByTestId('report-counts');
@@ -141,6 +155,15 @@ test('the synthetic set by default; a picked zip is opened, reported and preview
     await page.getByRole('button', { name: 'Next ›' }).click();
     await page.getByText('Where is item 1?').waitFor({ timeout: UI_TIMEOUT });
     assert.match((await page.getByTestId('preview-position').textContent()) ?? '', /2 \/ 4/);
+    // The thumbnails are the zip's 4 usable rows; the one shown is marked, and a click shows another.
+    await thumbs.nth(3).locator('canvas').waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await thumbs.count(), 4);
+    assert.equal(await thumbs.nth(1).locator('button').getAttribute('aria-pressed'), 'true');
+    await thumbs.nth(3).locator('button').click();
+    await page
+      .getByTestId('preview-position')
+      .filter({ hasText: /4 \/ 4/ })
+      .waitFor({ timeout: UI_TIMEOUT });
   });
 });
 
