@@ -163,6 +163,15 @@ function decoderModules(config: ModelConfig): Map<string, [number, number]> {
   return out;
 }
 
+/** The decoder projections `targets` match, as [out, in] (all layers). */
+export function loraModuleShapes(
+  config: ModelConfig,
+  targets: readonly string[] | string,
+): [number, number][] {
+  const matches = targetMatcher(targets);
+  return [...decoderModules(config)].filter(([module]) => matches(module)).map(([, shape]) => shape);
+}
+
 /** A set of LoRA adapters over one decoder. Create with createLora or importPeft; dispose when done. */
 export class Lora {
   readonly r: number;

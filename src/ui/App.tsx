@@ -62,7 +62,13 @@ export function App() {
         {state.status === 'ready' && (
           <>
             {state.lost && <DeviceLostBanner info={state.lost} />}
-            <TrainingPanel dataset={data.source} datasetLabel={data.label} model={model} onModel={setModel} />
+            <TrainingPanel
+              dataset={data.source}
+              datasetLabel={data.label}
+              model={model}
+              onModel={setModel}
+              adapter={state.gpu.adapter}
+            />
           </>
         )}
         {state.status !== 'loading' && <DatasetPanel dataset={dataset} />}

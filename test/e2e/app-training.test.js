@@ -32,6 +32,18 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     await page.getByTestId('training-panel').waitFor({ timeout: UI_TIMEOUT });
     const train = page.getByTestId('train');
 
+    // The memory estimate follows the settings: the preset's, then (below) the
+    // micro config's, which needs less.
+    const total = page.getByTestId('memory-total');
+    await total.waitFor({ timeout: UI_TIMEOUT });
+    const mib = async () => {
+      const m = /^([\d.]+) (KiB|MiB|GiB)$/.exec((await total.textContent()) ?? '');
+      assert.ok(m, `memory total ${await total.textContent()}`);
+      return Number(m[1]) * { KiB: 1 / 1024, MiB: 1, GiB: 1024 }[/** @type {'KiB'|'MiB'|'GiB'} */ (m[2])];
+    };
+    const presetNeeds = await mib();
+    assert.equal(await page.getByTestId('memory-misfit').count(), 0);
+
     await page.locator('input[name="learning_rate"]').fill('fast');
     assert.match((await page.getByTestId('config-error').textContent()) ?? '', /learning_rate/);
     assert.equal(await train.isDisabled(), true);
@@ -41,6 +53,11 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
 
     for (const [name, value] of Object.entries(MICRO))
       await page.locator(`input[name="${name}"]`).fill(value);
+    const microNeeds = await mib();
+    assert.ok(
+      microNeeds < presetNeeds,
+      `the micro config needs ${microNeeds} MiB, the preset ${presetNeeds} MiB`,
+    );
     assert.equal(await page.getByTestId('config-error').count(), 0);
     // Every gap between animation frames while the run trains, for the record (the work is in the worker).
     await page.evaluate(() => {

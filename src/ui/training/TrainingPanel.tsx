@@ -1,10 +1,11 @@
 // The training panel: what a run trains (the built-in nano model or a picked checkpoint folder, the dataset
-// the dataset panel shows, the nano-demo preset), Train and the controls of a loaded run (pause, resume, one step, stop), its progress
+// the dataset panel shows, the nano-demo preset), an estimate of the GPU memory it needs, Train and the controls of a loaded run (pause, resume, one step, stop), its progress
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
 // metrics' live charts (Charts), the batch's boxes (BatchView), the selected prompt's completions
 // (Completions) and every sample seen (SamplesTable).
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { inputEntries } from '../../data/files/drop-browser.ts';
+import type { AdapterSummary } from '../../gpu/adapter.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
 import type { DatasetSource } from '../../grpo/worker/protocol.ts';
@@ -14,6 +15,7 @@ import { Charts } from './Charts.tsx';
 import { Completions } from './Completions.tsx';
 import { ConfigForm } from './ConfigForm.tsx';
 import { type FormInputs, readFormInputs } from './config-inputs.ts';
+import { MemoryFit } from './MemoryFit.tsx';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './model-choice.ts';
 import type { RunView } from './run-store.ts';
 import { SamplesTable } from './SamplesTable.tsx';
@@ -87,11 +89,13 @@ export function TrainingPanel({
   datasetLabel,
   model,
   onModel,
+  adapter,
 }: {
   dataset: DatasetSource;
   datasetLabel: string;
   model: ModelChoice;
   onModel: (model: ModelChoice) => void;
+  adapter: AdapterSummary;
 }) {
   const run = useRun((s) => s.run);
   const loaded = run.state === 'running' || run.state === 'paused' || run.state === 'starting';
@@ -128,6 +132,14 @@ export function TrainingPanel({
         onInput={setInput}
         onSubmit={train}
       />
+      {!loaded && (
+        <MemoryFit
+          model={model}
+          config={result.ok ? result.config : null}
+          dataset={dataset}
+          adapter={adapter}
+        />
+      )}
       <div className="run-controls">
         <button
           type="button"

@@ -1,0 +1,137 @@
+// An estimate of the GPU memory a GRPO run takes, from the model's config and the run's settings, before
+// anything is loaded: the weights as stored; what training keeps beside them (gradients and Adam's two
+// moments for every trainable value, the LoRA adapters, a frozen reference copy when full fine-tuning
+// with a KL term); and the larger of a step's two phases: generation (the KV cache of a whole generation
+// batch) and one micro-batch's forward and backward (the activations the tape keeps, the logits kept at
+// completion tokens, the gradients flowing back). It also gives the largest single buffer, which WebGPU
+// bounds by maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
+
+import { type ModelConfig, parameterCount } from '../model/config.ts';
+import { loraModuleShapes } from '../model/lora.ts';
+import { derivedSizes, type GrpoConfig } from './config.ts';
+
+const F32 = 4;
+const POOL_ROUNDING = 1.125;
+
+export interface MemoryInputs {
+  /** Tokens of the longest prompt, image pads included. */
+  promptTokens: number;
+  /** Vision patches of the largest image (before the 2x2 merge). */
+  imagePatches: number;
+  /** Bytes per stored weight: 4 (f32) or 2 (f16). */
+  weightBytes: 2 | 4;
+  /** Tokens per completion; default max_completion_length (the most a run can take). */
+  completionTokens?: number;
+}
+
+export interface MemoryEstimate {
+  /** The model's weights as stored. */
+  weights: number;
+  /** Trainable copies, gradients, Adam moments and the reference copy, kept for the whole run. */
+  training: number;
+  /** Generating a batch: the KV cache and the sampling logits. */
+  generation: number;
+  /** One micro-batch's forward and backward: saved activations, kept logits, gradients in flight. */
+  microBatch: number;
+  /** weights + training + the larger phase. */
+  total: number;
+  /** The largest single buffer, in bytes. */
+  largestBuffer: number;
+  parameters: number;
+  trainableParameters: number;
+}
+
+/** Floats the tape keeps per token for one decoder layer (norm inputs and outputs, q/k/v, attention output
+ * and its reshape, the residual sum, the SwiGLU inputs and output, the attention's softmax statistics). */
+function decoderFloatsPerToken(m: ModelConfig): number {
+  const t = m.text;
+  const kv = t.numKeyValueHeads * t.headDim;
+  return 7 * t.hiddenSize + 2 * kv + 3 * t.intermediateSize + t.numAttentionHeads;
+}
+
+/** The same for one vision block, per patch. */
+function visionFloatsPerPatch(m: ModelConfig): number {
+  const v = m.vision;
+  return 7 * v.hiddenSize + (v.mlpKind === 'gated' ? 3 : 2) * v.intermediateSize + v.numHeads;
+}
+
+export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInputs): MemoryEstimate {
+  const t = m.text;
+  const parameters = parameterCount(m);
+  const weights = parameters * inputs.weightBytes;
+  const modules = c.use_peft ? loraModuleShapes(m, c.lora_target_modules) : [];
+  const lora = modules.reduce((n, [out, inDim]) => n + c.lora_r * (inDim + out), 0);
+  const trainableParameters = c.use_peft ? lora : parameters;
+  // LoRA: the adapters themselves; full fine-tuning trains the weights in place. Both: gradients and Adam.
+  const reference = !c.use_peft && c.beta !== 0 ? weights : 0;
+  const training = (c.use_peft ? lora * F32 : 0) + trainableParameters * 3 * F32 + reference;
+
+  const { generationBatchSize } = derivedSizes(c);
+  const completion = inputs.completionTokens ?? c.max_completion_length;
+  const length = inputs.promptTokens + completion;
+  const kv = t.numKeyValueHeads * t.headDim;
+  const kvCache = generationBatchSize * length * t.numHiddenLayers * 2 * kv * F32;
+  const samplingLogits = 2 * generationBatchSize * t.vocabSize * F32;
+  const prefill = generationBatchSize * inputs.promptTokens * (2 * t.hiddenSize + t.intermediateSize) * F32;
+  const generation = kvCache + samplingLogits + prefill;
+
+  const b = c.per_device_train_batch_size;
+  const tokens = b * length;
+  // Each adapted projection adds, per token: its dropped-out input, x A and the adapter's output.
+  const adapted = modules.reduce(
+    (n, [out, inDim]) => n + (c.lora_dropout > 0 ? inDim : 0) + c.lora_r + out,
+    0,
+  );
+  const perToken = decoderFloatsPerToken(m) + adapted / t.numHiddenLayers;
+  const layerBytes = tokens * perToken * F32;
+  const kept = b * completion;
+  const logits = 3 * kept * t.vocabSize * F32;
+  // A micro-batch holds at most one image per prompt it draws from.
+  const images = Math.min(b, derivedSizes(c).promptsPerGeneration);
+  const vision = images * inputs.imagePatches * m.vision.depth * visionFloatsPerPatch(m) * F32;
+  // Backward: the gradients of one layer's activations beside the saved ones, and the logits' gradient.
+  const backward = tokens * decoderFloatsPerToken(m) * F32 + kept * t.vocabSize * F32;
+  const microBatch = layerBytes * t.numHiddenLayers + vision + logits + backward;
+
+  const embedding = t.vocabSize * t.hiddenSize * inputs.weightBytes;
+  const largestBuffer = Math.max(
+    embedding,
+    c.use_peft ? 0 : t.vocabSize * t.hiddenSize * F32,
+    kept * t.vocabSize * F32,
+    tokens * t.intermediateSize * F32,
+    (kvCache / t.numHiddenLayers) * 0.5,
+  );
+  // The buffer pool rounds every buffer up to a size class: up to a quarter more, an eighth on average.
+  const pooled = (bytes: number) => Math.round(bytes * POOL_ROUNDING);
+  return {
+    weights,
+    training,
+    generation: pooled(generation),
+    microBatch: pooled(microBatch),
+    total: weights + training + pooled(Math.max(generation, microBatch)),
+    largestBuffer,
+    parameters,
+    trainableParameters,
+  };
+}
+
+export interface MemoryLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** Whether the largest buffer fits the adapter's limits; the message says what to lower when it does not. */
+export function bufferFit(
+  e: MemoryEstimate,
+  limits: MemoryLimits,
+): { ok: true } | { ok: false; message: string } {
+  const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  if (e.largestBuffer <= limit) return { ok: true };
+  return {
+    ok: false,
+    message:
+      `its largest buffer (${Math.round(e.largestBuffer / 2 ** 20)} MiB) is over this adapter's ` +
+      `${Math.round(limit / 2 ** 20)} MiB buffer limit; lower per_device_train_batch_size or ` +
+      'max_completion_length, or use f16 weights',
+  };
+}
