@@ -62,7 +62,12 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     // Every gap between animation frames while the run trains, for the record (the work is in the worker).
     await page.evaluate(() => {
       const gaps = /** @type {number[]} */ ([]);
-      Object.assign(window, { frameGaps: gaps });
+      // Main-thread tasks over 50 ms: the page's own share of the gaps.
+      const longTasks = /** @type {number[]} */ ([]);
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) longTasks.push(e.duration);
+      }).observe({ type: 'longtask' });
+      Object.assign(window, { frameGaps: gaps, longTasks });
       let last = performance.now();
       const tick = (/** @type {number} */ now) => {
         gaps.push(now - last);
@@ -99,13 +104,15 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       .getByTestId('run-state')
       .filter({ hasText: /^finished$/ })
       .waitFor({ timeout: 540_000 });
-    const gaps = await page.evaluate(() =>
-      /** @type {{ frameGaps: number[] }} */ (/** @type {unknown} */ (window)).frameGaps.slice(1),
-    );
+    const { gaps, longTasks } = await page.evaluate(() => {
+      const w = /** @type {{ frameGaps: number[], longTasks: number[] }} */ (/** @type {unknown} */ (window));
+      return { gaps: w.frameGaps.slice(1), longTasks: w.longTasks };
+    });
     const sorted = [...gaps].sort((a, b) => a - b);
     console.log(
       `# frames while training: ${gaps.length}, longest gap ${Math.round(sorted.at(-1) ?? 0)} ms, ` +
-        `99th percentile ${Math.round(sorted[Math.floor(0.99 * (sorted.length - 1))] ?? 0)} ms`,
+        `99th percentile ${Math.round(sorted[Math.floor(0.99 * (sorted.length - 1))] ?? 0)} ms; ` +
+        `main-thread tasks over 50 ms: ${longTasks.length}, longest ${Math.round(Math.max(0, ...longTasks))} ms`,
     );
 
     assert.equal(((await page.getByTestId('run-error').textContent()) ?? '').trim(), '');

@@ -1,4 +1,5 @@
-// One live chart (uPlot) of a few metrics against the optimiser step, redrawn as steps arrive.
+// One live chart (uPlot) of a few metrics against the optimiser step, redrawn as steps arrive. Charts are
+// built one per animation frame, so the first step's dozen do not stall the page.
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -8,6 +9,29 @@ const COLOURS = ['#3559c7', '#d9480f', '#2b8a3e', '#ae3ec9', '#0b7285'];
 const WIDTH = 260;
 
 const HEIGHT = 130;
+
+/** Charts waiting to be built, one per animation frame: a dozen appearing together never block a frame. */
+const waiting: (() => void)[] = [];
+let scheduled = false;
+
+function buildNext(): void {
+  waiting.shift()?.();
+  scheduled = waiting.length > 0;
+  if (scheduled) requestAnimationFrame(buildNext);
+}
+
+/** Queues `build`; the returned function takes it off the queue if it has not run. */
+function buildSoon(build: () => void): () => void {
+  waiting.push(build);
+  if (!scheduled) {
+    scheduled = true;
+    requestAnimationFrame(buildNext);
+  }
+  return () => {
+    const i = waiting.indexOf(build);
+    if (i >= 0) waiting.splice(i, 1);
+  };
+}
 
 export function MetricChart({
   title,
@@ -22,33 +46,40 @@ export function MetricChart({
   const plot = useRef<uPlot | null>(null);
   const key = metrics.join('|');
 
+  const latest = useRef(data);
+  latest.current = data;
+
   // biome-ignore lint/correctness/useExhaustiveDependencies: the chart is rebuilt only when its series change
   useEffect(() => {
-    if (!box.current) return;
-    const chart = new uPlot(
-      {
-        width: WIDTH,
-        height: HEIGHT,
-        scales: { x: { time: false } },
-        legend: { live: false },
-        cursor: { drag: { x: false, y: false } },
-        axes: [{ size: 28 }, { size: 48, values: (_, splits) => splits.map(tickLabel) }],
-        series: [
-          { label: 'step' },
-          ...metrics.map((m, i) => ({
-            label: m,
-            stroke: COLOURS[i % COLOURS.length]!,
-            width: 1.5,
-            spanGaps: true,
-          })),
-        ],
-      },
-      data as uPlot.AlignedData,
-      box.current,
-    );
-    plot.current = chart;
+    let chart: uPlot | null = null;
+    const cancel = buildSoon(() => {
+      if (!box.current) return;
+      chart = new uPlot(
+        {
+          width: WIDTH,
+          height: HEIGHT,
+          scales: { x: { time: false } },
+          legend: { live: false },
+          cursor: { drag: { x: false, y: false } },
+          axes: [{ size: 28 }, { size: 48, values: (_, splits) => splits.map(tickLabel) }],
+          series: [
+            { label: 'step' },
+            ...metrics.map((m, i) => ({
+              label: m,
+              stroke: COLOURS[i % COLOURS.length]!,
+              width: 1.5,
+              spanGaps: true,
+            })),
+          ],
+        },
+        latest.current as uPlot.AlignedData,
+        box.current,
+      );
+      plot.current = chart;
+    });
     return () => {
-      chart.destroy();
+      cancel();
+      chart?.destroy();
       plot.current = null;
     };
   }, [key]);

@@ -3,7 +3,7 @@
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
 // metrics' live charts (Charts), the batch's boxes (BatchView), the selected prompt's completions
 // (Completions) and every sample seen (SamplesTable).
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { inputEntries } from '../../data/files/drop-browser.ts';
 import type { AdapterSummary } from '../../gpu/adapter.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
@@ -98,6 +98,9 @@ export function TrainingPanel({
   adapter: AdapterSummary;
 }) {
   const run = useRun((s) => s.run);
+  // The batch, its completions and the samples table render after the progress and metrics, in a pass
+  // React may interrupt for input and frames.
+  const later = useDeferredValue(run);
   const loaded = run.state === 'running' || run.state === 'paused' || run.state === 'starting';
   const latest = run.history[run.history.length - 1];
   const [preset, setPreset] = useState(TRAIN_PRESET);
@@ -199,11 +202,11 @@ export function TrainingPanel({
         </p>
       )}
       <Charts run={run} />
-      {run.batch.length > 0 && run.ready && (
+      {later.batch.length > 0 && later.ready && (
         <>
-          <BatchView run={run} />
-          <Completions run={run} />
-          <SamplesTable run={run} />
+          <BatchView run={later} />
+          <Completions run={later} />
+          <SamplesTable run={later} />
         </>
       )}
     </section>
