@@ -255,5 +255,11 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     assert.equal(((await page.getByTestId('run-error').textContent()) ?? '').trim(), '');
     assert.match((await page.getByTestId('run-step').textContent()) ?? '', /step 3 \/ 3/);
     await stored.filter({ hasText: /checkpoint at step 3/ }).waitFor({ timeout: UI_TIMEOUT });
+    // The charts hold the steps stored before the reload and the one taken after it.
+    assert.equal(
+      await page.locator('[data-testid="metric-chart"][data-title="reward"]').getAttribute('data-points'),
+      '3',
+    );
+    assert.equal(await held.getAttribute('data-points'), '3');
   });
 });

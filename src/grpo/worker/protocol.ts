@@ -27,7 +27,7 @@ import type { Metrics } from '../metrics.ts';
 import type { BoxSpace } from '../rewards/answer.ts';
 import type { ModelKind } from '../rewards/box-space.ts';
 import type { SampleRecord } from '../trainer.ts';
-import type { StoredRun } from './run-store.ts';
+import type { EvalLine, MetricsLine, StoredRun } from './run-store.ts';
 import type { Thumbnail } from './thumbnail.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -181,6 +181,8 @@ export interface ReadyEvent {
     /** Whether checkpoints and metrics are saved (false without OPFS). */
     saving: boolean;
   };
+  /** A resumed run's stored metrics lines and held-out evaluations up to the step it continues from. */
+  history?: { metrics: MetricsLine[]; evals: EvalLine[] };
 }
 
 export interface ProgressEvent {

@@ -63,6 +63,16 @@ export interface StoredCheckpoint {
 
 export type MetricsLine = { step: number } & Metrics;
 
+/** A line of eval.jsonl: one held-out evaluation. */
+export interface EvalLine {
+  step: number;
+  rows: string;
+  n: number;
+  acc50: number;
+  mean_iou: number;
+  format_rate: number;
+}
+
 export interface StoredRun extends RunRecord {
   /** Complete checkpoints, oldest first. */
   checkpoints: StoredCheckpoint[];
@@ -287,6 +297,19 @@ export class RunStore {
   /** metrics.jsonl ('' before the first logged step). */
   async readMetrics(id: string): Promise<string> {
     return (await readText(await this.runDir(id), METRICS_FILE)) ?? '';
+  }
+
+  /** The logged metrics and held-out evaluations of steps up to `step`, oldest first. */
+  async history(id: string, step: number): Promise<{ metrics: MetricsLine[]; evals: EvalLine[] }> {
+    const dir = await this.runDir(id);
+    const parse = <T extends { step: number }>(text: string | undefined) =>
+      lines(text ?? '')
+        .map((l) => JSON.parse(l) as T)
+        .filter((l) => l.step <= step);
+    return {
+      metrics: parse<MetricsLine>(await readText(dir, METRICS_FILE)),
+      evals: parse<EvalLine>(await readText(dir, EVAL_FILE)),
+    };
   }
 
   /** Drops the metrics lines of steps after `step` (a resumed run takes them again). */

@@ -477,6 +477,7 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
     r.stored = true;
   }
   const count = (tensors: Iterable<{ size: number }>) => [...tensors].reduce((n, t) => n + t.size, 0);
+  const history = resume && store ? await store.history(r.id, resume.step) : undefined;
   post({
     type: 'ready',
     adapter: g.adapter,
@@ -491,6 +492,7 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
     config,
     totalSteps: trainer.totalSteps,
     run: { id: r.id, resumedFrom: r.resumedFrom, saving: store !== undefined },
+    ...(history ? { history } : {}),
   });
   progress('training', trainer.step, trainer.totalSteps);
   return trainer;

@@ -71,31 +71,42 @@ export function startingRun(): RunView {
 /** The events the view is made of: the run's own, and the results of its held-out evaluations. */
 export type ViewEvent = RunEvent | EvalResultEvent;
 
+function evalMetrics(e: { acc50: number; mean_iou: number; format_rate: number }): Metrics {
+  return { 'eval/acc50': e.acc50, 'eval/mean_iou': e.mean_iou, 'eval/format_rate': e.format_rate };
+}
+
 export function reduceRunEvent(view: RunView, event: ViewEvent): RunView {
   switch (event.type) {
     case 'eval-result': {
       // Results answering an eval request (with an id) belong to that request's view.
       if (event.id !== undefined) return view;
-      const metrics = {
-        'eval/acc50': event.acc50,
-        'eval/mean_iou': event.mean_iou,
-        'eval/format_rate': event.format_rate,
-      };
+      const metrics = evalMetrics(event);
       return {
         ...view,
         evals: [...view.evals.filter((e) => e.step !== event.step), { step: event.step, metrics }],
       };
     }
-    case 'ready':
+    case 'ready': {
+      const from = event.run.resumedFrom;
+      // A resumed run keeps what this page saw of it, or else takes what its store kept (after a reload).
+      const kept = (seen: StepMetrics[], stored: StepMetrics[]) =>
+        from === null ? [] : seen.length > 0 ? seen.filter((h) => h.step <= from) : stored;
       return {
         ...view,
         ready: event,
         error: null,
-        step: event.run.resumedFrom ?? 0,
+        step: from ?? 0,
         totalSteps: event.totalSteps,
-        history: event.run.resumedFrom === null ? [] : view.history,
-        evals: event.run.resumedFrom === null ? [] : view.evals,
+        history: kept(
+          view.history,
+          (event.history?.metrics ?? []).map(({ step, ...metrics }) => ({ step, metrics, logged: metrics })),
+        ),
+        evals: kept(
+          view.evals,
+          (event.history?.evals ?? []).map((e) => ({ step: e.step, metrics: evalMetrics(e) })),
+        ),
       };
+    }
     case 'progress':
       return { ...view, progress: event };
     case 'metrics': {

@@ -101,6 +101,46 @@ describe('reduceRunEvent', () => {
     expect(reduceRunEvent(before, ready()).history).toEqual([]);
   });
 
+  it("takes a resumed run's stored history after a reload, up to the step it continues from", () => {
+    const stored = {
+      ...ready(2),
+      history: {
+        metrics: [
+          { step: 1, reward: 0.5 },
+          { step: 2, reward: 0.75 },
+        ],
+        evals: [
+          {
+            step: 0,
+            rows: 'synthetic (seed 424242, 64 rows)',
+            n: 64,
+            acc50: 0.25,
+            mean_iou: 0.3,
+            format_rate: 1,
+          },
+        ],
+      },
+    };
+    const fresh = reduceRunEvent(INITIAL_RUN, stored);
+    expect(fresh.history.map((h) => [h.step, h.metrics.reward])).toEqual([
+      [1, 0.5],
+      [2, 0.75],
+    ]);
+    expect(fresh.evals).toEqual([
+      { step: 0, metrics: { 'eval/acc50': 0.25, 'eval/mean_iou': 0.3, 'eval/format_rate': 1 } },
+    ]);
+    // What this page saw wins over the store, cut at the resumed step.
+    const seen = run([
+      { type: 'metrics', step: 2, totalSteps: 3, metrics: { reward: 9 } },
+      { type: 'metrics', step: 3, totalSteps: 3, metrics: { reward: 8 } },
+    ]);
+    expect(reduceRunEvent(seen, stored).history.map((h) => h.metrics.reward)).toEqual([9]);
+    // A new run starts empty whatever it carries.
+    expect(reduceRunEvent(seen, { ...stored, run: { ...stored.run, resumedFrom: null } }).history).toEqual(
+      [],
+    );
+  });
+
   it("keeps the run's held-out evaluations by step, not the results answering a request", () => {
     const result = (step: number, acc50: number, id?: number): EvalResultEvent => ({
       type: 'eval-result',
