@@ -50,6 +50,15 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     await page.locator('input[name="learning_rate"]').fill('');
     await page.locator('input[name="num_generations"]').fill('1');
     assert.match((await page.getByTestId('config-error').textContent()) ?? '', /num_generations/);
+    await page.locator('input[name="num_generations"]').fill('');
+    // The further settings: behind "More settings", opened by an error in one of them.
+    const more = page.getByTestId('config-more');
+    assert.equal(await more.getAttribute('open'), null);
+    await more.locator('summary').click();
+    await page.locator('input[name="reward_weights"]').fill('1, x');
+    assert.match((await page.getByTestId('config-error').textContent()) ?? '', /reward_weights: 'x'/);
+    await page.locator('input[name="reward_weights"]').fill('');
+    assert.equal(await page.locator('select[name="use_peft"]').inputValue(), '');
 
     for (const [name, value] of Object.entries(MICRO))
       await page.locator(`input[name="${name}"]`).fill(value);

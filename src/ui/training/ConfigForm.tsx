@@ -1,8 +1,15 @@
-// The run's settings: a preset and, over it, the fields of FORM_FIELDS by TRL's names (empty = the
-// preset's value, shown as the placeholder). Errors name the field, as config files' do; Enter trains.
+// The run's settings: a preset and, over it, the fields of FORM_FIELDS by TRL's names, and the rest behind
+// "More settings" (empty = the preset's value, shown as the placeholder). Errors name the field, as config files' do; Enter trains.
 // While a run is loaded the form is read-only and shows the run's resolved configuration.
 import { type GrpoConfig, PRESETS } from '../../grpo/config.ts';
-import { FORM_FIELDS, type FormInputs, type FormResult } from './config-inputs.ts';
+import {
+  FORM_FIELDS,
+  type FormField,
+  type FormInputs,
+  type FormResult,
+  fieldText,
+  MORE_FIELDS,
+} from './config-inputs.ts';
 
 export function ConfigForm(props: {
   preset: string;
@@ -16,6 +23,8 @@ export function ConfigForm(props: {
 }) {
   const { running, result } = props;
   const shown = running ?? (result.ok ? result.config : null);
+  // An error in one of the further settings opens them.
+  const moreOpen = !result.ok && MORE_FIELDS.some((f) => f.name === result.field);
   return (
     <form
       className="config-form"
@@ -39,44 +48,17 @@ export function ConfigForm(props: {
           ))}
         </select>
       </label>
-      {FORM_FIELDS.map((f) => {
-        const invalid = !result.ok && result.field === f.name;
-        const value = running ? String(running[f.name]) : (props.inputs[f.name] ?? '');
-        const placeholder = shown ? String(shown[f.name]) : '';
-        return (
-          <div key={f.name} className="config-field">
-            <label htmlFor={`config-${f.name}`}>{f.name}</label>
-            {f.kind === 'choice' ? (
-              <select
-                id={`config-${f.name}`}
-                name={f.name}
-                value={value}
-                disabled={running !== null}
-                aria-invalid={invalid}
-                onChange={(e) => props.onInput(f.name, e.target.value)}
-              >
-                <option value="">{placeholder} (preset)</option>
-                {f.choices?.map((c) => (
-                  <option key={c} value={c}>
-                    {c}
-                  </option>
-                ))}
-              </select>
-            ) : (
-              <input
-                id={`config-${f.name}`}
-                name={f.name}
-                inputMode="decimal"
-                value={value}
-                placeholder={placeholder}
-                readOnly={running !== null}
-                aria-invalid={invalid}
-                onChange={(e) => props.onInput(f.name, e.target.value)}
-              />
-            )}
-          </div>
-        );
-      })}
+      {FORM_FIELDS.map((f) => (
+        <Field key={f.name} field={f} {...props} shown={shown} />
+      ))}
+      <details className="config-more" data-testid="config-more" open={moreOpen || undefined}>
+        <summary>More settings</summary>
+        <div className="config-more-fields">
+          {MORE_FIELDS.map((f) => (
+            <Field key={f.name} field={f} {...props} shown={shown} />
+          ))}
+        </div>
+      </details>
       {/* Enter in a field submits; the visible Train button lives with the run controls. */}
       <button type="submit" hidden />
       {!result.ok && (
@@ -85,5 +67,53 @@ export function ConfigForm(props: {
         </p>
       )}
     </form>
+  );
+}
+
+function Field(props: {
+  field: FormField;
+  inputs: FormInputs;
+  result: FormResult;
+  running: GrpoConfig | null;
+  shown: GrpoConfig | null;
+  onInput: (name: keyof GrpoConfig, value: string) => void;
+}) {
+  const { field: f, running, result, shown } = props;
+  const invalid = !result.ok && result.field === f.name;
+  const value = running ? fieldText(running[f.name]) : (props.inputs[f.name] ?? '');
+  const placeholder = shown ? fieldText(shown[f.name]) : '';
+  const choices = f.kind === 'bool' ? ['true', 'false'] : f.choices;
+  return (
+    <div className="config-field">
+      <label htmlFor={`config-${f.name}`}>{f.name}</label>
+      {choices ? (
+        <select
+          id={`config-${f.name}`}
+          name={f.name}
+          value={value}
+          disabled={running !== null}
+          aria-invalid={invalid}
+          onChange={(e) => props.onInput(f.name, e.target.value)}
+        >
+          <option value="">{placeholder} (preset)</option>
+          {choices.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <input
+          id={`config-${f.name}`}
+          name={f.name}
+          inputMode={f.kind === 'number' ? 'decimal' : 'text'}
+          value={value}
+          placeholder={placeholder}
+          readOnly={running !== null}
+          aria-invalid={invalid}
+          onChange={(e) => props.onInput(f.name, e.target.value)}
+        />
+      )}
+    </div>
   );
 }

@@ -56,6 +56,52 @@ describe('readFormInputs', () => {
     if (!loss.ok) expect(loss.field).toBe('loss_type');
   });
 
+  it('reads the further settings: booleans, lists, numbers lists, null and text', () => {
+    const r = readFormInputs(
+      {
+        use_peft: 'true',
+        lora_r: '8',
+        lora_target_modules: 'q_proj, v_proj,',
+        reward_funcs: 'grounding,format',
+        reward_weights: '1, 0.5',
+        eval_steps: 'none',
+        mask_truncated_completions: 'false',
+        system_prompt: 'Answer with a box.',
+        scale_rewards: 'batch',
+      },
+      'nano-demo',
+    );
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.layer).toEqual({
+      use_peft: true,
+      lora_r: 8,
+      lora_target_modules: ['q_proj', 'v_proj'],
+      reward_funcs: ['grounding', 'format'],
+      reward_weights: [1, 0.5],
+      eval_steps: null,
+      mask_truncated_completions: false,
+      system_prompt: 'Answer with a box.',
+      scale_rewards: 'batch',
+    });
+    expect(r.config.use_peft).toBe(true);
+    expect(r.config.eval_steps).toBeNull();
+  });
+
+  it('names the further field that is wrong', () => {
+    expect(readFormInputs({ reward_weights: '1, x' }, 'nano-demo')).toEqual({
+      ok: false,
+      field: 'reward_weights',
+      message: "reward_weights: 'x' is not a number",
+    });
+    const unknown = readFormInputs({ reward_funcs: 'grounding, no-such-reward' }, 'nano-demo');
+    expect(unknown.ok).toBe(false);
+    if (!unknown.ok) expect(unknown.field).toBe('reward_funcs');
+    const weights = readFormInputs({ reward_weights: '1, 2, 3' }, 'nano-demo');
+    expect(weights.ok).toBe(false);
+    if (!weights.ok) expect(weights.field).toBe('reward_weights');
+  });
+
   it('passes the configuration warnings on', () => {
     const r = readFormInputs({ loss_type: 'cispo' }, 'nano-demo');
     expect(r.ok).toBe(true);
