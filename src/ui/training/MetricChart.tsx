@@ -9,6 +9,7 @@ const COLOURS = ['#3559c7', '#d9480f', '#2b8a3e', '#ae3ec9', '#0b7285'];
 const WIDTH = 260;
 
 const HEIGHT = 130;
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000];
 
 /** Charts waiting to be built, one per animation frame: a dozen appearing together never block a frame. */
 const waiting: (() => void)[] = [];
@@ -61,7 +62,11 @@ export function MetricChart({
           scales: { x: { time: false } },
           legend: { live: false },
           cursor: { drag: { x: false, y: false } },
-          axes: [{ size: 28 }, { size: 48, values: (_, splits) => splits.map(tickLabel) }],
+          axes: [
+            // Steps are whole numbers.
+            { size: 28, incrs: STEP_INCREMENTS },
+            { size: 48, values: (_, splits) => splits.map(tickLabel) },
+          ],
           series: [
             { label: 'step' },
             ...metrics.map((m, i) => ({
