@@ -4,7 +4,7 @@
 // the page become the model (a checkpoint folder) or the dataset. Last, the runs this browser keeps.
 import { useCallback, useEffect, useState } from 'react';
 import type { DroppedEntry } from '../data/files/drop-browser.ts';
-import type { DatasetSource } from '../grpo/worker/protocol.ts';
+import type { DatasetSource, ImageSize } from '../grpo/worker/protocol.ts';
 import { AdapterPanel } from './AdapterPanel.tsx';
 import { DatasetPanel } from './DatasetPanel.tsx';
 import { DeviceLostBanner } from './DeviceLostBanner.tsx';
@@ -19,6 +19,8 @@ import { useGpu } from './useGpu.ts';
 interface TrainingData {
   source: DatasetSource;
   label: string;
+  /** The largest image of an opened dataset (the synthetic set's are known). */
+  largestImage?: ImageSize | null;
 }
 
 const BUILT_IN: TrainingData = {
@@ -36,7 +38,7 @@ export function App() {
   useEffect(() => {
     if (s.status === 'synthetic')
       setData({ source: { kind: 'synthetic', seed: s.seed, count: s.count }, label: BUILT_IN.label });
-    else setData({ source: { kind: 'opened' }, label: s.name });
+    else setData({ source: { kind: 'opened' }, label: s.name, largestImage: s.largestImage });
   }, [s]);
   const open = dataset.open;
   const onDrop = useCallback(
@@ -68,6 +70,7 @@ export function App() {
               model={model}
               onModel={setModel}
               adapter={state.gpu.adapter}
+              largestImage={data.largestImage ?? null}
             />
           </>
         )}

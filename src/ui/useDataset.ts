@@ -11,6 +11,7 @@ import {
   type DatasetErrorInfo,
   type DatasetEvent,
   type DatasetRequest,
+  type ImageSize,
   isDatasetEvent,
   type OpenOptions,
   type PreviewRow,
@@ -24,7 +25,14 @@ export const SYNTHETIC_COUNT = 1000;
 /** The dataset training uses: the synthetic set or the last drop that opened. */
 export type DatasetState =
   | { status: 'synthetic'; count: number; seed: number }
-  | { status: 'opened'; name: string; report: ValidationReport; remembered: boolean };
+  | {
+      status: 'opened';
+      name: string;
+      report: ValidationReport;
+      remembered: boolean;
+      /** The usable image with the most pixels, for the memory estimate. */
+      largestImage: ImageSize | null;
+    };
 
 /** A drop being read: rows indexed so far of those whose image is checked (once known). */
 export interface Opening {
@@ -132,7 +140,7 @@ export function useDataset() {
         lastOptions.current = options;
         setFailure(undefined);
         setPreview(undefined);
-        setState({ status: 'opened', name, report: r.report, remembered });
+        setState({ status: 'opened', name, report: r.report, remembered, largestImage: r.largestImage });
         if (r.report.usable > 0) return showPreview(0);
       } else if (r.type === 'dataset-error') {
         lastEntries.current = entries;

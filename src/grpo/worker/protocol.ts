@@ -334,6 +334,12 @@ export type StoreEvent =
 
 export type PolicyEvent = EvalResultEvent | ExportResultEvent;
 
+/** An image's size in pixels. */
+export interface ImageSize {
+  width: number;
+  height: number;
+}
+
 /** One usable row for the preview: its image as RGBA pixels and its ground-truth box. */
 export interface PreviewRow {
   index: number;
@@ -362,7 +368,8 @@ export interface DatasetErrorInfo {
  * later choice wins).
  */
 export type DatasetEvent =
-  | { type: 'dataset-opened'; id: number; report: ValidationReport }
+  /** largestImage: the usable row's image with the most pixels (null when no row is usable). */
+  | { type: 'dataset-opened'; id: number; report: ValidationReport; largestImage: ImageSize | null }
   | { type: 'dataset-progress'; id: number; indexed: number; total: number }
   | { type: 'dataset-superseded'; id: number }
   | { type: 'dataset-synthetic'; id: number; count: number; seed: number }

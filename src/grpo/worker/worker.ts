@@ -153,7 +153,11 @@ async function handleDataset(req: DatasetRequest): Promise<void> {
         return;
       }
       panel = { name: dropName(req.entries), rows };
-      post({ type: 'dataset-opened', id: req.id, report });
+      let largestImage: { width: number; height: number } | null = null;
+      for (const row of rows)
+        if (!largestImage || row.width * row.height > largestImage.width * largestImage.height)
+          largestImage = { width: row.width, height: row.height };
+      post({ type: 'dataset-opened', id: req.id, report, largestImage });
       return;
     }
     case 'dataset-synthetic':

@@ -8,7 +8,7 @@ import { inputEntries } from '../../data/files/drop-browser.ts';
 import type { AdapterSummary } from '../../gpu/adapter.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
-import type { DatasetSource } from '../../grpo/worker/protocol.ts';
+import type { DatasetSource, ImageSize } from '../../grpo/worker/protocol.ts';
 import { postToWorker } from '../grpo-worker.ts';
 import { BatchView } from './BatchView.tsx';
 import { Charts } from './Charts.tsx';
@@ -90,12 +90,14 @@ export function TrainingPanel({
   model,
   onModel,
   adapter,
+  largestImage,
 }: {
   dataset: DatasetSource;
   datasetLabel: string;
   model: ModelChoice;
   onModel: (model: ModelChoice) => void;
   adapter: AdapterSummary;
+  largestImage: ImageSize | null;
 }) {
   const run = useRun((s) => s.run);
   // The batch, its completions and the samples table render after the progress and metrics, in a pass
@@ -140,6 +142,7 @@ export function TrainingPanel({
           model={model}
           config={result.ok ? result.config : null}
           dataset={dataset}
+          largestImage={largestImage}
           adapter={adapter}
         />
       )}
