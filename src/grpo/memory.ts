@@ -66,7 +66,7 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
   const reference = !c.use_peft && c.beta !== 0 ? weights : 0;
   const training = (c.use_peft ? lora * F32 : 0) + trainableParameters * 3 * F32 + reference;
 
-  const { generationBatchSize } = derivedSizes(c);
+  const { generationBatchSize, promptsPerGeneration } = derivedSizes(c);
   const completion = inputs.completionTokens ?? c.max_completion_length;
   const length = inputs.promptTokens + completion;
   const kv = t.numKeyValueHeads * t.headDim;
@@ -87,7 +87,7 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
   const kept = b * completion;
   const logits = 3 * kept * t.vocabSize * F32;
   // A micro-batch holds at most one image per prompt it draws from.
-  const images = Math.min(b, derivedSizes(c).promptsPerGeneration);
+  const images = Math.min(b, promptsPerGeneration);
   const vision = images * inputs.imagePatches * m.vision.depth * visionFloatsPerPatch(m) * F32;
   // Backward: the gradients of one layer's activations beside the saved ones, and the logits' gradient.
   const backward = tokens * decoderFloatsPerToken(m) * F32 + kept * t.vocabSize * F32;

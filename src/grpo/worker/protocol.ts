@@ -295,19 +295,10 @@ export type RunEvent =
   | ErrorEvent
   | WarningEvent;
 
-export interface EvalResultEvent {
+export interface EvalResultEvent extends EvalLine {
   type: 'eval-result';
   /** The eval request answered; absent for the run's own evaluations of its held-out rows. */
   id?: number;
-  /** The optimiser step of the policy evaluated. */
-  step: number;
-  /** Which rows: 'synthetic (seed S, N rows)' or 'NAME rows i, j, ...'. */
-  rows: string;
-  n: number;
-  /** Share of samples with IoU > 0.5. */
-  acc50: number;
-  mean_iou: number;
-  format_rate: number;
   samples: EvalSample[];
 }
 

@@ -63,11 +63,14 @@ export interface StoredCheckpoint {
 
 export type MetricsLine = { step: number } & Metrics;
 
-/** A line of eval.jsonl: one held-out evaluation. */
+/** A line of eval.jsonl: one greedy evaluation. */
 export interface EvalLine {
+  /** The optimiser step of the policy evaluated. */
   step: number;
+  /** Which rows: 'synthetic (seed S, N rows)' or 'NAME rows i, j, ...'. */
   rows: string;
   n: number;
+  /** Share of samples with IoU > 0.5. */
   acc50: number;
   mean_iou: number;
   format_rate: number;
@@ -290,7 +293,7 @@ export class RunStore {
     await writeFile(await this.runDir(id), METRICS_FILE, `${JSON.stringify(line)}\n`, true);
   }
 
-  async appendEval(id: string, line: Record<string, unknown>): Promise<void> {
+  async appendEval(id: string, line: EvalLine): Promise<void> {
     await writeFile(await this.runDir(id), EVAL_FILE, `${JSON.stringify(line)}\n`, true);
   }
 

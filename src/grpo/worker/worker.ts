@@ -67,6 +67,7 @@ import type {
   ExportedFile,
   ExportRequest,
   ExportWhat,
+  ImageSize,
   OpenOptions,
   ProgressPhase,
   RunState,
@@ -153,7 +154,7 @@ async function handleDataset(req: DatasetRequest): Promise<void> {
         return;
       }
       panel = { name: dropName(req.entries), rows };
-      let largestImage: { width: number; height: number } | null = null;
+      let largestImage: ImageSize | null = null;
       for (const row of rows)
         if (!largestImage || row.width * row.height > largestImage.width * largestImage.height)
           largestImage = { width: row.width, height: row.height };

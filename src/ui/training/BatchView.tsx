@@ -4,7 +4,7 @@
 // and the selected prompt is drawn large, to zoom (wheel) and pan (drag). A legend gives the colour scale.
 
 import type { KonvaEventObject } from 'konva/lib/Node';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Image as KonvaImage, Layer, Rect, Stage } from 'react-konva';
 import type { SampleRecord } from '../../grpo/trainer.ts';
 import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
@@ -68,26 +68,26 @@ function SampleStage(props: {
   range: RewardRange;
   selected: boolean;
   onHover: (h: Hover | null) => void;
-  /** The large, zoomable view (default: a thumbnail of DISPLAY px). */
-  large?: boolean;
+  /** The large, zoomable view's longer edge in px (default: a thumbnail of DISPLAY px). */
+  large?: number;
 }) {
   const { record, image, index, range, large } = props;
   const canvas = useMemo(() => toCanvas(image), [image]);
-  const scale = (large ? LARGE : DISPLAY) / Math.max(record.frame.width, record.frame.height);
+  const scale = (large ?? DISPLAY) / Math.max(record.frame.width, record.frame.height);
   const width = Math.round(record.frame.width * scale);
   const height = Math.round(record.frame.height * scale);
   const select = () => runStore.getState().select({ prompt: index, completion: 0 });
   return (
     <figure
-      className={large ? 'inspector-stage' : `batch-sample${props.selected ? ' selected' : ''}`}
-      data-testid={large ? 'inspector-stage' : 'batch-sample'}
+      className={large !== undefined ? 'inspector-stage' : `batch-sample${props.selected ? ' selected' : ''}`}
+      data-testid={large !== undefined ? 'inspector-stage' : 'batch-sample'}
     >
       <Stage
         width={width}
         height={height}
         onClick={select}
         onTap={select}
-        {...(large ? { draggable: true, onWheel: zoom } : {})}
+        {...(large !== undefined ? { draggable: true, onWheel: zoom } : {})}
       >
         <Layer>
           {canvas ? (
@@ -128,7 +128,7 @@ function SampleStage(props: {
       </Stage>
       <figcaption>
         {record.question}
-        {large && <span className="muted"> (wheel to zoom, drag to pan)</span>}
+        {large !== undefined && <span className="muted"> (wheel to zoom, drag to pan)</span>}
       </figcaption>
     </figure>
   );
@@ -142,6 +142,16 @@ export function BatchView({ run }: { run: RunView }) {
   const step = run.batch[0]?.step ?? run.step;
   const batch = run.batch;
   const selectedIndex = Math.min(selected?.prompt ?? 0, Math.max(0, batch.length - 1));
+  // The large view takes LARGE px, or the width there is (a phone).
+  const room = useRef<HTMLDivElement>(null);
+  const [roomWidth, setRoomWidth] = useState(LARGE);
+  useEffect(() => {
+    const el = room.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => setRoomWidth(el.clientWidth));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
 
   // Arrow keys step through the batch, except while typing in a field.
   useEffect(() => {
@@ -186,19 +196,21 @@ export function BatchView({ run }: { run: RunView }) {
           />
         ))}
       </div>
-      {batch.length > 0 && (
-        <SampleStage
-          // A new selection starts at 1x.
-          key={`large-${step}-${selectedIndex}`}
-          record={batch[selectedIndex]!}
-          image={run.batchImages[selectedIndex] ?? null}
-          index={selectedIndex}
-          range={range}
-          selected
-          onHover={setHover}
-          large
-        />
-      )}
+      <div ref={room}>
+        {batch.length > 0 && (
+          <SampleStage
+            // A new selection starts at 1x.
+            key={`large-${step}-${selectedIndex}`}
+            record={batch[selectedIndex]!}
+            image={run.batchImages[selectedIndex] ?? null}
+            index={selectedIndex}
+            range={range}
+            selected
+            onHover={setHover}
+            large={Math.max(DISPLAY, Math.min(LARGE, roomWidth))}
+          />
+        )}
+      </div>
       <p className="hover-note muted" aria-live="polite">
         {hovered
           ? `completion ${hover!.completion + 1}: reward ${hovered.reward?.toFixed(3) ?? 'unscorable'}, IoU ${

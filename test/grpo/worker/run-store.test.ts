@@ -183,7 +183,15 @@ describe('run store', () => {
     [run] = await store.list();
     expect(run).toMatchObject({ ...record('r1'), lastMetrics: { step: 2 } });
     expect(run!.checkpoints.map((c) => c.step)).toEqual([2]);
-    await store.appendEval('r1', { step: 2, n: 4, acc50: 0.25 });
+    const held = { rows: 'synthetic (seed 424242, 4 rows)', n: 4, mean_iou: 0.3, format_rate: 1 };
+    await store.appendEval('r1', { step: 0, acc50: 0, ...held });
+    await store.appendEval('r1', { step: 2, acc50: 0.25, ...held });
+    // What a run resumed from step 1 brings back: the lines of steps up to 1.
+    expect(await store.history('r1', 1)).toEqual({
+      metrics: [{ step: 1, loss: 0.1, reward: null }],
+      evals: [{ step: 0, acc50: 0, ...held }],
+    });
+    expect((await store.history('r1', 2)).evals.map((e) => e.step)).toEqual([0, 2]);
   });
 
   it('lists runs oldest first, deletes one, and says what to do for a missing one', async () => {
