@@ -1,12 +1,11 @@
 // `vgrpo eval`: greedy evaluation of a checkpoint (optionally with a PEFT adapter) on a dataset or on a
 // held-out synthetic set: Acc@0.5 (IoU > 0.5), mean IoU and format rate, as text or JSON.
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { createNodeGpu } from '../gpu/node.ts';
 import { evaluate } from '../grpo/eval.ts';
 import { importPeft, type Lora } from '../model/lora.ts';
 import { disposeWeights } from '../model/weights.ts';
-import { CliError, type FlagValues, runSubcommand } from './command.ts';
+import { type FlagValues, runSubcommand } from './command.ts';
 import { positiveIntArg } from './model-input.ts';
 import {
   configError,
@@ -15,14 +14,14 @@ import {
   ProgressLine,
   RUN_FLAGS,
   RUN_USAGE,
+  readRunAdapter,
   runConfig,
   runEvalSettings,
 } from './run-setup.ts';
 
 export const EVAL_USAGE = `Usage: vgrpo eval [options] [--json]
 Greedy evaluation: Acc@0.5 (IoU > 0.5), mean IoU and format rate.
-${RUN_USAGE}  --adapter DIR         a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)
-  --limit N             evaluate the first N rows only
+${RUN_USAGE}  --limit N             evaluate the first N rows only
   --json                print {"n", "acc50", "mean_iou", "format_rate"}
   --samples FILE        also write every sample's result (question, box, answer, its box, IoU) as JSONL
 The synthetic set defaults to seed 424242 here, which training's default (seed 1) never draws.
@@ -35,7 +34,6 @@ export function evalCommand(args: string[]): Promise<number> {
     args,
     {
       ...RUN_FLAGS,
-      adapter: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean' },
       samples: { type: 'string' },
@@ -54,17 +52,8 @@ async function run(values: FlagValues): Promise<number> {
   try {
     const model = await loadRunModel(gpu, values, config);
     try {
-      const adapter = values.adapter as string | undefined;
-      if (adapter !== undefined) {
-        const read = (f: string) =>
-          readFile(join(adapter, f)).catch(() => {
-            throw new CliError(`--adapter ${adapter} has no ${f}; give a PEFT adapter folder`);
-          });
-        lora = await importPeft(gpu, model.prompt.config, {
-          'adapter_config.json': (await read('adapter_config.json')).toString('utf8'),
-          'adapter_model.safetensors': new Uint8Array(await read('adapter_model.safetensors')),
-        });
-      }
+      const adapter = await readRunAdapter(values);
+      if (adapter) lora = await importPeft(gpu, model.prompt.config, adapter);
       const progress = new ProgressLine(`eval ${name}`, rows.length, 1);
       const r = await evaluate(gpu, model.prompt, { weights: model.weights, linear: lora?.linear }, rows, {
         ...runEvalSettings(config, model),

@@ -3,12 +3,14 @@
 // tokenizer and image processor, the box space its answers use, the rows of a dataset (the synthetic set
 // or any dataset form inspect-dataset reads), and a progress line for long work on stderr.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { toGroundingRows } from '../data/dataset.ts';
 import { DatasetFormatError } from '../data/errors.ts';
 import { openDatasetAt } from '../data/open-dataset-node.ts';
 import type { GroundingRow } from '../data/row.ts';
 import { NANO_TASK, syntheticDataset } from '../data/synthetic.ts';
 import type { Gpu } from '../gpu/context.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, withAdapterSettings } from '../grpo/adapter.ts';
 import { type GrpoConfig, GrpoConfigError, PRESETS, resolveConfig } from '../grpo/config.ts';
 import { parseConfigText } from '../grpo/config-file.ts';
 import type { EvalSettings } from '../grpo/eval.ts';
@@ -18,6 +20,7 @@ import { rewardNames } from '../grpo/rewards/rewards.ts';
 import { resolveWeightDtype } from '../grpo/weight-dtype.ts';
 import { directoryOpener } from '../model/byte-source-node.ts';
 import { loadModel } from '../model/load.ts';
+import type { PeftAdapterInput } from '../model/lora.ts';
 import { type PromptModel, stopTokenIds } from '../model/prompt.ts';
 import type { Weights } from '../model/weights.ts';
 import { CliError, type FlagSpec, type FlagValues } from './command.ts';
@@ -38,6 +41,7 @@ export const RUN_FLAGS: FlagSpec = {
   'max-steps': { type: 'string' },
   'synthetic-seed': { type: 'string' },
   'synthetic-rows': { type: 'string' },
+  adapter: { type: 'string' },
   ...DATASET_FLAGS,
 };
 
@@ -50,6 +54,8 @@ export const RUN_USAGE = `  --model nano|DIR      the checkpoint: the built-in n
   --max-steps N         overrides max_steps
   --synthetic-seed N    the synthetic set's seed (default 1)
   --synthetic-rows N    its size (default 2000)
+  --adapter DIR         a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) on
+                        the model; by default the one beside the weights in the --model folder, if any
 ${DATASET_USAGE}`;
 
 const str = (values: FlagValues, k: string) => values[k] as string | undefined;
@@ -104,6 +110,45 @@ export async function loadRunModel(gpu: Gpu, values: FlagValues, config: GrpoCon
     space: resolveBoxSpace(config.box_space, kind, declared),
     stopIds: stopTokenIds(prompt.tokenizer, prompt.config.tokens.eosTokenIds),
   };
+}
+
+/** The PEFT adapter on the model: --adapter DIR, else one beside the weights in the --model folder. */
+export async function readRunAdapter(values: FlagValues): Promise<PeftAdapterInput | undefined> {
+  const named = str(values, 'adapter');
+  const dir = named ?? modelDir(str(values, 'model') ?? 'nano');
+  const read = async (name: string) => {
+    try {
+      return await readFile(join(dir, name));
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT')
+        throw new CliError(`cannot read ${join(dir, name)}: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
+  const config = await read(ADAPTER_CONFIG);
+  const weights = await read(ADAPTER_WEIGHTS);
+  if (!config && !weights && named === undefined) return undefined;
+  if (!config || !weights)
+    throw new CliError(
+      `${named === undefined ? `the model folder ${dir}` : `--adapter ${dir}`} has ${config || weights ? 'only one of' : 'no'} ` +
+        `${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}; give a PEFT adapter folder with both`,
+    );
+  return { [ADAPTER_CONFIG]: config.toString('utf8'), [ADAPTER_WEIGHTS]: new Uint8Array(weights) };
+}
+
+/** The adapter a new run trains further, if any, and the config with its LoRA settings. */
+export async function runAdapterConfig(
+  values: FlagValues,
+  config: GrpoConfig,
+): Promise<{ config: GrpoConfig; adapter?: PeftAdapterInput }> {
+  const adapter = await readRunAdapter(values);
+  if (!adapter) return { config };
+  const warn = (message: string) => process.stderr.write(`note: ${message}\n`);
+  try {
+    return { config: withAdapterSettings(config, adapter[ADAPTER_CONFIG], warn), adapter };
+  } catch (e) {
+    return configError(e);
+  }
 }
 
 /** Greedy evaluation as the run's config and model have it: completion length, prompt, pixels, box space. */

@@ -5,8 +5,10 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeGpu } from '../gpu/node.ts';
+import { loadStartingAdapter } from '../grpo/adapter.ts';
 import { totalOptimizerSteps } from '../grpo/config.ts';
 import { SftTrainer } from '../grpo/sft.ts';
+import type { Lora } from '../model/lora.ts';
 import { disposeWeights } from '../model/weights.ts';
 import { type FlagValues, runSubcommand } from './command.ts';
 import { writeModelFolder } from './export.ts';
@@ -18,6 +20,7 @@ import {
   ProgressLine,
   RUN_FLAGS,
   RUN_USAGE,
+  runAdapterConfig,
   runConfig,
 } from './run-setup.ts';
 
@@ -34,7 +37,7 @@ export function sftCommand(args: string[]): Promise<number> {
 
 async function run(values: FlagValues): Promise<number> {
   const out = (values.out as string | undefined) ?? 'runs/sft';
-  const config = await runConfig(values).catch(configError);
+  const { config, adapter } = await runAdapterConfig(values, await runConfig(values).catch(configError));
   const { rows, name: datasetName } = await loadRunRows(values);
   const gpu = await createNodeGpu();
   let stopping = false;
@@ -48,7 +51,9 @@ async function run(values: FlagValues): Promise<number> {
     // The adapters are merged into the weights written at the end, which needs them in f32.
     const model = await loadRunModel(gpu, values, { ...config, weight_dtype: 'f32' });
     let sft: SftTrainer;
+    let lora: Lora | undefined;
     try {
+      lora = adapter && (await loadStartingAdapter(gpu, model.prompt.config, adapter, config));
       const total = totalOptimizerSteps({ ...config, num_generations: 1, num_iterations: 1 }, rows.length);
       sft = new SftTrainer(
         {
@@ -59,10 +64,12 @@ async function run(values: FlagValues): Promise<number> {
           config,
           space: model.space,
           endOfTurnId: model.prompt.config.tokens.eosTokenIds[0]!,
+          ...(lora ? { adapter: lora } : {}),
         },
         total,
       );
     } catch (e) {
+      lora?.dispose();
       disposeWeights(model.weights);
       configError(e);
     }

@@ -6,6 +6,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeGpu } from '../gpu/node.ts';
+import { loadStartingAdapter } from '../grpo/adapter.ts';
 import {
   CheckpointStateError,
   readTrainerState,
@@ -15,6 +16,7 @@ import {
 import { intervalSteps } from '../grpo/config.ts';
 import { evaluate } from '../grpo/eval.ts';
 import { GrpoTrainer, type StepReport } from '../grpo/trainer.ts';
+import type { Lora, PeftAdapterInput } from '../model/lora.ts';
 import { disposeWeights } from '../model/weights.ts';
 import { CliError, type FlagValues, runSubcommand } from './command.ts';
 import {
@@ -24,6 +26,7 @@ import {
   ProgressLine,
   RUN_FLAGS,
   RUN_USAGE,
+  runAdapterConfig,
   runConfig,
   runEvalSettings,
 } from './run-setup.ts';
@@ -70,7 +73,10 @@ async function run(values: FlagValues): Promise<number> {
       throw e;
     }
   }
-  const config = await runConfig(values, resumeConfig ?? {}).catch(configError);
+  let config = await runConfig(values, resumeConfig ?? {}).catch(configError);
+  // A resumed run's checkpoint holds its adapter already.
+  let adapter: PeftAdapterInput | undefined;
+  if (resume === undefined) ({ config, adapter } = await runAdapterConfig(values, config));
   const { rows, name: datasetName } = await loadRunRows(values);
   const evalRows = Number((values['eval-rows'] as string | undefined) ?? 64);
   if (!Number.isInteger(evalRows) || evalRows < 0)
@@ -97,7 +103,9 @@ async function run(values: FlagValues): Promise<number> {
   try {
     const model = await loadRunModel(gpu, values, config);
     let trainer: GrpoTrainer;
+    let lora: Lora | undefined;
     try {
+      lora = adapter && (await loadStartingAdapter(gpu, model.prompt.config, adapter, config));
       trainer = new GrpoTrainer({
         gpu,
         model: model.prompt,
@@ -106,8 +114,10 @@ async function run(values: FlagValues): Promise<number> {
         config,
         space: model.space,
         stopIds: model.stopIds,
+        ...(lora ? { adapter: lora } : {}),
       });
     } catch (e) {
+      lora?.dispose();
       disposeWeights(model.weights);
       configError(e);
     }

@@ -66,14 +66,23 @@ export class Policy {
     return new Policy(gpu, config, weights, undefined, copy);
   }
 
-  /** The policy a run's config asks for: LoRA adapters when use_peft, full fine-tuning otherwise. */
+  /**
+   * The policy a run's config asks for: LoRA adapters when use_peft (`adapter`'s, when the run starts
+   * from a loaded one, which the policy then owns), full fine-tuning otherwise.
+   */
   static fromConfig(
     gpu: Gpu,
     config: ModelConfig,
     weights: Weights,
     c: GrpoConfig,
     reference: boolean,
+    adapter?: Lora,
   ): Policy {
+    if (adapter) {
+      if (!c.use_peft || adapter.r !== c.lora_r || adapter.alpha !== c.lora_alpha)
+        throw new Error('the starting adapter differs from the config: apply withAdapterSettings first');
+      return new Policy(gpu, config, weights, adapter, undefined);
+    }
     const lora = c.use_peft
       ? { r: c.lora_r, alpha: c.lora_alpha, dropout: c.lora_dropout, targetModules: c.lora_target_modules }
       : null;

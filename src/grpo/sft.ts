@@ -50,7 +50,7 @@ export class SftTrainer {
   ) {
     const c = setup.config;
     this.sampler = new Sampler(setup.rows.length, { seed: c.seed, batchSize: c.per_device_train_batch_size });
-    this.policy = Policy.fromConfig(setup.gpu, setup.model.config, setup.weights, c, false);
+    this.policy = Policy.fromConfig(setup.gpu, setup.model.config, setup.weights, c, false, setup.adapter);
     this.updater = new Updater(c, totalSteps);
   }
 

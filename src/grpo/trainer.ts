@@ -13,6 +13,7 @@ import { Sampler, type SamplerState } from '../data/split.ts';
 import { accumulateGrads, noGrad, Tape } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import type { Lora } from '../model/lora.ts';
 import type { PromptModel } from '../model/prompt.ts';
 import type { Weights } from '../model/weights.ts';
 import { computeAdvantages } from './advantages.ts';
@@ -35,6 +36,8 @@ export interface RunSetup {
   config: GrpoConfig;
   /** The box space the model answers in (the config's 'auto' resolved). */
   space: BoxSpace;
+  /** A loaded PEFT adapter to train further (src/grpo/adapter.ts); the policy takes it over. */
+  adapter?: Lora;
 }
 
 export interface TrainerSetup extends RunSetup {
@@ -137,7 +140,14 @@ export class GrpoTrainer {
       batchSize: this.sizes.promptsPerGeneration,
       dropLast: true,
     });
-    this.policy = Policy.fromConfig(setup.gpu, setup.model.config, setup.weights, c, c.beta !== 0);
+    this.policy = Policy.fromConfig(
+      setup.gpu,
+      setup.model.config,
+      setup.weights,
+      c,
+      c.beta !== 0,
+      setup.adapter,
+    );
     this.updater = new Updater(c, this.totalSteps);
     this.lossSettings = {
       lossType: c.loss_type,

@@ -368,7 +368,8 @@ export function createLora(gpu: Gpu, config: ModelConfig, options: LoraOptions):
   return new Lora(gpu, config, options);
 }
 
-function readPeftConfig(raw: unknown): LoraOptions {
+/** The LoRA settings of a PEFT adapter_config.json (parsed JSON or its text); unsupported forms throw. */
+export function readPeftConfig(raw: unknown): LoraOptions {
   let json = raw;
   if (typeof raw === 'string') {
     try {

@@ -1,7 +1,7 @@
 // `vgrpo sft`, `vgrpo eval` and `vgrpo export` through the real binary on nano with tiny LoRA settings:
 // SFT writes a model folder that eval accepts; a LoRA run's checkpoint exports a PEFT adapter that eval
-// applies, and merged HF weights whose logits equal the base model with the adapter (checked in
-// process); metrics become CSV; --json prints the four numbers.
+// applies and GRPO trains further, and merged HF weights whose logits equal the base model with the
+// adapter (checked in process); metrics become CSV; --json prints the four numbers.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,27 @@ describe('vgrpo sft, eval and export', () => {
     const e = await vgrpo(['eval', '--adapter', adapter, '--config', tiny, '--limit', '2', '--json']);
     expect(e.code, e.stderr).toBe(0);
     expect(JSON.parse(e.stdout).n).toBe(2);
+    // GRPO trains that adapter further; the config's LoRA fields give way to the adapter's.
+    const further = join(dir, 'further');
+    const tiny16 = join(dir, 'lora16.yaml');
+    writeFileSync(tiny16, readFileSync(tiny, 'utf8').replace('lora_r: 4', 'lora_r: 16'));
+    const t = await vgrpo([
+      'train',
+      '--adapter',
+      adapter,
+      '--config',
+      tiny16,
+      '--synthetic-rows',
+      '8',
+      '--max-steps',
+      '1',
+      '--out',
+      further,
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toContain('lora_r 4');
+    const continued = JSON.parse(readFileSync(join(further, 'checkpoint-1', 'adapter_config.json'), 'utf8'));
+    expect(continued).toMatchObject({ r: 4, lora_alpha: 8 });
 
     const merged = join(dir, 'merged');
     const m = await vgrpo(['export', '--run', run, '--out', merged, '--merged']);
@@ -132,5 +153,16 @@ describe('vgrpo sft, eval and export', () => {
     const e = await vgrpo(['eval', '--adapter', join(dir, 'nothing'), '--limit', '1']);
     expect(e.code).toBe(1);
     expect(e.stderr).toContain('adapter_config.json');
+    const t = await vgrpo([
+      'train',
+      '--adapter',
+      join(dir, 'nothing'),
+      '--max-steps',
+      '1',
+      '--out',
+      join(dir, 'o'),
+    ]);
+    expect(t.code).toBe(1);
+    expect(t.stderr).toContain('give a PEFT adapter folder');
   });
 });

@@ -4,13 +4,22 @@
 // evaluated on held-out synthetic rows and exported (PEFT adapter, merged model, metrics); it is stopped
 // and resumed from its run id: a conflicting config field is refused by name, then the run continues at
 // step 3 (checkpoint-1 deleted: a run keeps 2), and an eval sent during that step runs after it. A
-// stopped run's adapter exports from its files, and delete-run removes it. Then the worker without
-// OPFS: one warning, and a step that trains and logs all the same. (SwiftShader has no shader-f16: the
-// merged export's refusal of f16 weights, and the merge of a trained adapter, are checked in Node by
+// stopped run's adapter exports from its files, and delete-run removes it; nano dropped as a folder with
+// that adapter beside it starts a run that trains the adapter further. Then the worker without OPFS:
+// one warning, and a step that trains and logs all the same. (SwiftShader has no shader-f16: the merged
+// export's refusal of f16 weights, and the merge of a trained adapter, are checked in Node by
 // test/grpo/export.test.ts.)
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { events, send, startWorker, waitFor, waitForReply, workerChunk } from './grpo-worker-harness.js';
+import {
+  events,
+  NANO_FILES,
+  send,
+  startWorker,
+  waitFor,
+  waitForReply,
+  workerChunk,
+} from './grpo-worker-harness.js';
 import { startPreview, WEBGPU_ARGS, withPage } from './harness.js';
 
 /** @type {{ port: number, close: () => Promise<void> } | undefined} */
@@ -337,6 +346,33 @@ test('stored runs in OPFS: checkpoints, list, eval, export, resume, delete', {
         [],
         'no warnings',
       );
+
+      // nano as a dropped folder with that adapter beside its weights: the new run trains the adapter
+      // further, whose adapter_config.json sets the LoRA fields over the request's (and says so).
+      from = await count();
+      await page.evaluate(
+        async ([start, names]) => {
+          const fetched = (n) => fetch(`/nano/${n}`).then(async (r) => new File([await r.blob()], n));
+          const files = await Promise.all(names.map(fetched));
+          for (const n of ['adapter_config.json', 'adapter_model.safetensors'])
+            files.push(new File([window.fileOf(8, n)], n));
+          window.grpo.postMessage({ ...start, model: { kind: 'files', files } });
+        },
+        [{ ...START, config: { ...CONFIG, use_peft: false, lora_r: 16 } }, NANO_FILES],
+      );
+      const continued = await waitFor(page, from, 'ready', (e) => e.type === 'ready' || e.type === 'error');
+      assert.equal(continued.type, 'ready', continued.message);
+      const { use_peft, lora_r, lora_alpha } = continued.config;
+      assert.deepEqual([use_peft, lora_r, lora_alpha], [true, 4, 8]);
+      assert.equal(continued.model.trainableParameters, ready.model.trainableParameters);
+      const note = (await events(page)).slice(from).find((e) => e.type === 'warning');
+      assert.match(note?.message ?? '', /LoRA adapter in the model folder.* use_peft true, lora_r 4/);
+      await waitFor(page, from, 'paused', (e) => e.type === 'state' && e.state === 'paused');
+      await send(page, { type: 'step' });
+      const step = await waitFor(page, from, 'metrics', (e) => e.type === 'metrics' || e.type === 'error');
+      assert.equal(step.step, 1, step.message);
+      await send(page, { type: 'stop' });
+      await waitFor(page, from, 'stopped', (e) => e.type === 'state' && e.state === 'stopped');
       mark('done');
     },
   );

@@ -1,14 +1,17 @@
 // Shared by the training tests: a GrpoTrainer on the shipped nano checkpoint and synthetic rows with tiny
-// settings (2 prompts x G 4, 2 micro-batches, short completions), and `test-length`, a reward with spread
-// in every group (longer answers score higher), so nano gets non-zero advantages whatever it writes.
+// settings (2 prompts x G 4, 2 micro-batches, short completions), optionally continuing a PEFT adapter,
+// and `test-length`, a reward with spread in every group (longer answers score higher), so nano gets
+// non-zero advantages whatever it writes.
 import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
+import { ADAPTER_CONFIG, loadStartingAdapter, withAdapterSettings } from '../../src/grpo/adapter.ts';
 import { resolveConfig } from '../../src/grpo/config.ts';
 import { registerReward, rewardNames } from '../../src/grpo/rewards/rewards.ts';
 import { GrpoTrainer } from '../../src/grpo/trainer.ts';
 import { directoryOpener } from '../../src/model/byte-source-node.ts';
 import { loadModel } from '../../src/model/load.ts';
+import type { PeftAdapterInput } from '../../src/model/lora.ts';
 import { stopTokenIds } from '../../src/model/prompt.ts';
 import { disposeWeights, type Weights } from '../../src/model/weights.ts';
 
@@ -25,11 +28,16 @@ export interface NanoRun {
 export async function nanoRun(
   g: Gpu,
   overrides: Record<string, unknown>,
-  { seed = 5, rows = 12 }: { seed?: number; rows?: number } = {},
+  {
+    seed = 5,
+    rows = 12,
+    adapter,
+    warn = () => {},
+  }: { seed?: number; rows?: number; adapter?: PeftAdapterInput; warn?: (m: string) => void } = {},
 ): Promise<NanoRun> {
   const model = await loadPromptModel('nano');
   const loaded = await loadModel(g, directoryOpener(NANO_DIR));
-  const config = resolveConfig(
+  let config = resolveConfig(
     {
       num_generations: 4,
       per_device_train_batch_size: 4,
@@ -41,6 +49,8 @@ export async function nanoRun(
     },
     { preset: 'nano-demo', knownRewards: rewardNames() },
   );
+  if (adapter) config = withAdapterSettings(config, adapter[ADAPTER_CONFIG], warn);
+  const lora = adapter && (await loadStartingAdapter(g, model.config, adapter, config));
   const trainer = new GrpoTrainer({
     gpu: g,
     model,
@@ -49,6 +59,7 @@ export async function nanoRun(
     config,
     space: 'pixels',
     stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
+    ...(lora ? { adapter: lora } : {}),
   });
   return {
     trainer,

@@ -8,6 +8,7 @@ import {
   CheckpointError,
   ConfigError,
   ImageProcessorError,
+  LoraError,
   SafetensorsError,
   TensorMismatchError,
   TokenizerFileError,
@@ -66,6 +67,7 @@ const MODEL_ERRORS = [
   TokenizerFileError,
   ChatTemplateError,
   ImageProcessorError,
+  LoraError,
 ];
 const DATASET_ERRORS = [DatasetFormatError, ImageDecodeError, DataOptionsError];
 

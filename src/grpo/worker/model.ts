@@ -1,13 +1,15 @@
 // The worker's model files: the built-in nano checkpoint fetched from the app's own public/nano/ (same
 // origin, never the network), or a dropped Hugging Face folder; both become File objects read through a
-// SourceOpener. From them: config, tokenizer, image processor and stop ids (the prompt side), and an
-// opener that counts the weight bytes read, for the loading progress.
+// SourceOpener. From them: config, tokenizer, image processor and stop ids (the prompt side), a PEFT
+// adapter beside the weights, and an opener that counts the weight bytes read, for the loading progress.
 import { type ByteSource, filesOpener, type SourceOpener } from '../../model/byte-source.ts';
 import { parseModelConfig } from '../../model/config.ts';
 import { CheckpointError } from '../../model/errors.ts';
 import { imageOptionsFromConfig } from '../../model/image-processor.ts';
+import type { PeftAdapterInput } from '../../model/lora.ts';
 import { type PromptModel, stopTokenIds } from '../../model/prompt.ts';
 import { loadTokenizer } from '../../model/tokenizer.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../adapter.ts';
 import type { BoxSpace } from '../rewards/answer.ts';
 import { declaredBoxSpace } from '../rewards/box-space.ts';
 
@@ -99,7 +101,29 @@ export async function loadPromptModelFrom(
   };
 }
 
-const isWeights = (name: string) => name.endsWith('.safetensors');
+const isWeights = (name: string) => name.endsWith('.safetensors') && name !== ADAPTER_WEIGHTS;
+
+/**
+ * The PEFT adapter among a model folder's files (matched by base name), read; undefined when the folder
+ * has none. One of its two files without the other is an error.
+ */
+export async function folderAdapter(files: readonly File[]): Promise<PeftAdapterInput | undefined> {
+  const config = files.find((f) => f.name === ADAPTER_CONFIG);
+  const weights = files.find((f) => f.name === ADAPTER_WEIGHTS);
+  if (!config && !weights) return undefined;
+  if (!config || !weights) {
+    const [has, lacks] = config ? [ADAPTER_CONFIG, ADAPTER_WEIGHTS] : [ADAPTER_WEIGHTS, ADAPTER_CONFIG];
+    throw new CheckpointError(
+      lacks,
+      `the model folder has a LoRA adapter's ${has} but no ${lacks}; add it from the same adapter, or ` +
+        `remove ${has} to train the model alone`,
+    );
+  }
+  return {
+    [ADAPTER_CONFIG]: await config.text(),
+    [ADAPTER_WEIGHTS]: new Uint8Array(await weights.arrayBuffer()),
+  };
+}
 
 /** Bytes of the safetensors files among `files`. */
 export function weightBytes(files: readonly File[]): number {

@@ -25,6 +25,7 @@ import { filesOpener } from '../../model/byte-source.ts';
 import { loadModel, type WeightDtype } from '../../model/load.ts';
 import type { PromptModel } from '../../model/prompt.ts';
 import { disposeWeights, type Weights } from '../../model/weights.ts';
+import { ADAPTER_CONFIG, loadStartingAdapter, withAdapterSettings } from '../adapter.ts';
 import {
   CheckpointStateError,
   type RunInfo,
@@ -56,7 +57,7 @@ import { rewardNames } from '../rewards/rewards.ts';
 import { GrpoTrainer } from '../trainer.ts';
 import { resolveWeightDtype } from '../weight-dtype.ts';
 import { describeError, RequestError } from './errors.ts';
-import { countingOpener, fetchNanoFiles, loadPromptModelFrom, weightBytes } from './model.ts';
+import { countingOpener, fetchNanoFiles, folderAdapter, loadPromptModelFrom, weightBytes } from './model.ts';
 import type {
   DatasetErrorInfo,
   DatasetEvent,
@@ -429,6 +430,12 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
   const files = req.model.kind === 'nano' ? await fetchNanoFiles(nanoBase()) : req.model.files;
   const prompt = await loadPromptModelFrom(filesOpener(files));
   const kind: ModelKind = req.model.kind === 'nano' ? 'nano' : prompt.model.config.modelType;
+  // A resumed run's checkpoint holds its adapter already.
+  const adapter = resume ? undefined : await folderAdapter(files);
+  if (adapter) {
+    config = withAdapterSettings(config, adapter[ADAPTER_CONFIG], warn);
+    r.config = config;
+  }
   const space = resolveBoxSpace(config.box_space, kind, prompt.boxSpace);
   r.modelName = modelNameOf(req, prompt.model.config.modelType);
   if (resume && r.modelName !== resume.run.model)
@@ -463,15 +470,23 @@ async function setUp(r: Run): Promise<GrpoTrainer> {
   if (shown < total) progress('loading-model', total, total);
   checkStop(r);
 
-  const trainer = new GrpoTrainer({
-    gpu: g,
-    model: prompt.model,
-    weights: loaded.weights,
-    rows: dataset.rows,
-    config,
-    space,
-    stopIds: prompt.stopIds,
-  });
+  const lora = adapter && (await loadStartingAdapter(g, prompt.model.config, adapter, config));
+  let trainer: GrpoTrainer;
+  try {
+    trainer = new GrpoTrainer({
+      gpu: g,
+      model: prompt.model,
+      weights: loaded.weights,
+      rows: dataset.rows,
+      config,
+      space,
+      stopIds: prompt.stopIds,
+      ...(lora ? { adapter: lora } : {}),
+    });
+  } catch (e) {
+    lora?.dispose();
+    throw e;
+  }
   r.trainer = trainer;
   if (resume && store) {
     r.saved = { step: resume.step, path: `runs/${r.id}/checkpoint-${resume.step}` };

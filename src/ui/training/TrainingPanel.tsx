@@ -243,8 +243,8 @@ function ModelPicker({
       )}
       <span className="muted">
         {' '}
-        A Qwen2-VL / Qwen2.5-VL folder from Hugging Face (config.json, tokenizer files, safetensors); dropping
-        it on the page works too.
+        A Qwen2-VL / Qwen2.5-VL folder from Hugging Face (config.json, tokenizer files, safetensors; a PEFT
+        adapter beside them is trained further); dropping it on the page works too.
       </span>
       <input
         ref={folder}
