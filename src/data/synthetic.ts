@@ -503,6 +503,36 @@ export function describePosition(box: Box, width: number, height: number): strin
   return names[row]![col]!;
 }
 
+const objectName = (obj: SceneObject): string =>
+  obj.kind === 'sign' ? `the text "${obj.text}"` : `${obj.colour} ${obj.shape}`;
+
+/**
+ * The reasoning of a reference answer: every object in reading order (by box centre, top to bottom,
+ * then left to right) with its place, then the target's place again. Saying what is where first turns
+ * "which object does the question mean" into finding the target's name in the text just written, which
+ * nano learns; with the target alone in its reasoning it picked between two objects at chance.
+ */
+export function reasoning(
+  objects: readonly SceneObject[],
+  target: number,
+  width: number,
+  height: number,
+): string {
+  const place = (obj: SceneObject) => describePosition(obj.box, width, height);
+  const order = [...objects].sort(
+    (a, b) => a.box[1] + a.box[3] - (b.box[1] + b.box[3]) || a.box[0] + a.box[2] - (b.box[0] + b.box[2]),
+  );
+  const seen = order.map((obj) => {
+    const name = objectName(obj);
+    const article = obj.kind === 'sign' ? '' : /^[aeiou]/.test(name) ? 'an ' : 'a ';
+    return `${article}${name} at the ${place(obj)}`;
+  });
+  const list = seen.length > 1 ? `${seen.slice(0, -1).join(', ')} and ${seen.at(-1)}` : seen[0]!;
+  const chosen = objects[target]!;
+  const name = chosen.kind === 'sign' ? `The text "${chosen.text}"` : `The ${objectName(chosen)}`;
+  return `I see ${list}. ${name} is at the ${place(chosen)}.`;
+}
+
 export function formatAnswer(thought: string, box: Box): string {
   return `<think>${thought}</think><answer>[${box.join(', ')}]</answer>`;
 }
@@ -528,17 +558,14 @@ export function groundingTask(seed: number, opts: SceneOptions = {}): GroundingT
   const chosen =
     signs.length > 0 && (shapes.length === 0 || rng.int(0, 2) === 0) ? rng.pick(signs) : rng.pick(shapes);
   const target = chosen.obj;
-  const where = describePosition(target.box, image.width, image.height);
   const form = rng.int(0, 2);
   let question: string;
-  let thought: string;
   if (target.kind === 'sign') {
     question = [
       `Where does it say ${target.text}?`,
       `Find the word ${target.text}.`,
       `Where is ${target.text} written?`,
     ][form]!;
-    thought = `I can see the text "${target.text}" written on a sign at the ${where}. The box covers the word.`;
   } else {
     const { colour, shape } = target;
     question = [
@@ -546,8 +573,8 @@ export function groundingTask(seed: number, opts: SceneOptions = {}): GroundingT
       `Find the ${colour} ${shape} in the image.`,
       `What is the bounding box of the ${shape} that is ${colour}?`,
     ][form]!;
-    thought = `The ${colour} ${shape} is at the ${where} of the image, so the box is around it.`;
   }
+  const thought = reasoning(objects, chosen.i, image.width, image.height);
   const box: Box = [...target.box];
   return { image, question, box, answer: formatAnswer(thought, box), objects, target: chosen.i };
 }

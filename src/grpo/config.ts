@@ -212,17 +212,19 @@ export const PRESETS: Record<string, Partial<GrpoConfig>> = {
     iou_threshold: 0.5,
     box_space: 'pixels',
   },
-  // A fast run on the built-in 1M-parameter nano model: full fine-tuning, 2 prompts per update.
+  // A fast run on the built-in 1M-parameter nano model: full fine-tuning, 2 prompts per update. At
+  // learning rate 1e-4 and temperature 1 the updates of 16 samples moved the SFT model off its held-out
+  // accuracy within 150 steps; 3e-5 with samples at 0.7 keeps it.
   'nano-demo': {
     num_generations: 8,
     per_device_train_batch_size: 8,
     gradient_accumulation_steps: 2,
     max_completion_length: 64,
-    temperature: 1.0,
+    temperature: 0.7,
     loss_type: 'grpo',
     beta: 0,
     use_peft: false,
-    learning_rate: 1e-4,
+    learning_rate: 3e-5,
     lr_scheduler_type: 'constant',
     max_steps: 300,
     logging_steps: 1,

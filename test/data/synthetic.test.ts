@@ -6,6 +6,7 @@ import { drawText, FONT_5X7 } from '../../src/data/bitmap-font.ts';
 import { DataOptionsError } from '../../src/data/errors.ts';
 import {
   COLOURS,
+  describePosition,
   generateScene,
   groundingTask,
   NANO_TASK,
@@ -250,12 +251,16 @@ describe('groundingTask', () => {
   it('answers in the product format; the answer parses back to the box and names the place', () => {
     for (const seed of SEEDS) {
       const task = groundingTask(seed);
-      const { thought, box } = parseAnswer(task.answer);
+      const { thought: all, box } = parseAnswer(task.answer);
       expect(box).toEqual(task.box);
       const target = task.objects[task.target]!;
-      expect(thought).toContain(
-        target.kind === 'sign' ? `"${target.text}"` : `${target.colour} ${target.shape}`,
+      // The reasoning ends on the target and its place.
+      const last = / ((?:The text "[A-Z ]+")|(?:The [a-z]+ [a-z]+)) is at the ([a-z ]+)\.$/.exec(all);
+      expect(last, all).not.toBeNull();
+      expect(last![1]).toBe(
+        target.kind === 'sign' ? `The text "${target.text}"` : `The ${target.colour} ${target.shape}`,
       );
+      const thought = ` ${last![2]}`;
       const cx = (box[0] + box[2]) / 2;
       const cy = (box[1] + box[3]) / 2;
       const { width: w, height: h } = task.image;
@@ -266,6 +271,29 @@ describe('groundingTask', () => {
       if (/ top\b/.test(thought)) expect(cy).toBeLessThan(h / 3);
       else if (/ bottom\b/.test(thought)) expect(cy).toBeGreaterThanOrEqual((2 * h) / 3);
       else expect(cy >= h / 3 && cy < (2 * h) / 3).toBe(true);
+    }
+  });
+
+  it('reasons over every object in reading order, each with its place, before the answer', () => {
+    const opts = { text: true, objects: 4 };
+    for (const seed of SEEDS) {
+      const task = groundingTask(seed, opts);
+      const { thought } = parseAnswer(task.answer);
+      const listed = /^I see (.+)\. The /.exec(thought)![1]!.split(/, | and /);
+      const { width: w, height: h } = task.image;
+      const centre = (b: Box) => [b[0] + b[2], b[1] + b[3]] as const;
+      const order = [...task.objects].sort((a, b) => {
+        const [ax, ay] = centre(a.box);
+        const [bx, by] = centre(b.box);
+        return ay - by || ax - bx;
+      });
+      expect(listed).toEqual(
+        order.map((o) =>
+          o.kind === 'sign'
+            ? `the text "${o.text}" at the ${describePosition(o.box, w, h)}`
+            : `${o.colour === 'orange' ? 'an' : 'a'} ${o.colour} ${o.shape} at the ${describePosition(o.box, w, h)}`,
+        ),
+      );
     }
   });
 

@@ -405,14 +405,14 @@ describe('presets', () => {
       loss_type: 'grpo',
       beta: 0,
       use_peft: false,
-      learning_rate: 1e-4,
+      learning_rate: 3e-5,
       lr_scheduler_type: 'constant',
       max_steps: 300,
       logging_steps: 1,
       save_steps: 50,
       eval_steps: 50,
       box_space: 'auto',
-      temperature: 1.0,
+      temperature: 0.7,
     });
     expect(derivedSizes(c).promptsPerGeneration).toBe(2);
     expect(totalOptimizerSteps(c, 10)).toBe(300);
@@ -721,7 +721,7 @@ describe('parseConfigText', () => {
   it('a preset key picks a preset under the file', () => {
     const c = parseConfigText('preset: nano-demo\nmax_steps: 20\n', 'nano.yaml');
     expect(c.max_steps).toBe(20);
-    expect(c.learning_rate).toBe(1e-4);
+    expect(c.learning_rate).toBe(3e-5);
     expect(parseConfigText('preset: tutorial\n', 't.yaml', { preset: 'tutorial' }).beta).toBe(0.04);
     const e = fileErrorFor('preset: tutorial\n', 't.yaml', { preset: 'nano-demo' });
     expect(e.field).toBe('preset');
