@@ -142,8 +142,9 @@ describe('vgrpo generate', () => {
       '1',
       '--seed',
       '7',
+      // nano names what it sees first, nearly the same way each time; its answers differ further on.
       '--max-new-tokens',
-      '5',
+      '40',
       '--json',
     ];
     const a = JSON.parse((await vgrpo(args)).stdout) as GenerateJson;
