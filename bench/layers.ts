@@ -39,6 +39,8 @@ export interface LayerRow {
   tokens_per_s: number;
   ms: number;
   runs: number;
+  /** Attention rows: causal forward + backward at 7 S^2 D Hq FLOP (flash-attention-2's count). */
+  gflops?: number;
 }
 
 function param(gpu: Gpu, shape: number[], seed: number, scale = 0.02): Tensor {
@@ -72,7 +74,7 @@ export async function benchLayers(
   for (const s of LAYER_SHAPES) {
     const hd = s.hidden / s.heads;
     const n = s.seq <= 512 ? runs : Math.max(3, Math.floor(runs / 2));
-    const timed = async (op: LayerRow['op'], forward: () => Tensor) => {
+    const timed = async (op: LayerRow['op'], forward: () => Tensor, flop?: number) => {
       const name = `${op}-${s.name}`;
       if (only && !only.test(name)) return;
       const t = await measure(() => fwdBwd(gpu, forward), { warmup: 1, runs: n });
@@ -85,8 +87,10 @@ export async function benchLayers(
         ms: t.medianMs,
         runs: n,
       };
+      if (flop) row.gflops = flop / (t.medianMs * 1e6);
       log(
-        `  ${name.padEnd(34)} ${row.tokens_per_s.toFixed(1).padStart(9)} tokens/s  (${row.ms.toFixed(1)} ms)`,
+        `  ${name.padEnd(34)} ${row.tokens_per_s.toFixed(1).padStart(9)} tokens/s  (${row.ms.toFixed(1)} ms)` +
+          (row.gflops ? `  ${row.gflops.toFixed(2)} GFLOP/s` : ''),
       );
       rows.push(row);
     };
@@ -97,7 +101,11 @@ export async function benchLayers(
     const k = param(gpu, [s.seq, s.kvHeads, hd], 4, 1);
     const v = param(gpu, [s.seq, s.kvHeads, hd], 5, 1);
     await timed('rmsnorm', () => rmsNorm(gpu, x, norm));
-    await timed('attention', () => attention(gpu, q, k, v, { causal: true }));
+    await timed(
+      'attention',
+      () => attention(gpu, q, k, v, { causal: true }),
+      7 * s.seq * s.seq * hd * s.heads,
+    );
 
     const w = {
       inNorm: norm,

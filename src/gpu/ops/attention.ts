@@ -2,23 +2,32 @@
 // variable-length packing (block-diagonal per cu_seqlens) and key padding. The forward tiles over keys
 // with an online softmax and saves the per-row logsumexp; the backward recomputes the probabilities
 // from it (flash-attention-2: delta_i = rowsum(dO * O), dS = P * (dP - delta_i)). No [S, S] buffer is
-// ever allocated. A query row with no key to attend gets a zero output and zero gradients.
+// ever allocated. A query row with no key to attend gets a zero output and zero gradients. Two kernel
+// families: one query (or key) row per invocation, and on CPU adapters the subgroup kernels, which form
+// each tile's scores as 8 x 32 matmul blocks with rows shared by subgroup broadcasts.
 
 import deltaCode from '../../../kernels/attention_backward_delta.wgsl?raw';
 import dkdvCode from '../../../kernels/attention_backward_dkdv.wgsl?raw';
+import dkdvSgCode from '../../../kernels/attention_backward_dkdv_sg.wgsl?raw';
 import dqCode from '../../../kernels/attention_backward_dq.wgsl?raw';
+import dqSgCode from '../../../kernels/attention_backward_dq_sg.wgsl?raw';
 import forwardCode from '../../../kernels/attention_forward.wgsl?raw';
+import forwardSgCode from '../../../kernels/attention_forward_sg.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
+import { prefersSubgroupMatmul } from './matmul.ts';
 
 export const attentionForwardKernel = defineKernel('attention_forward', forwardCode);
+export const attentionForwardSgKernel = defineKernel('attention_forward_sg', forwardSgCode);
 export const attentionDeltaKernel = defineKernel('attention_backward_delta', deltaCode);
 export const attentionDqKernel = defineKernel('attention_backward_dq', dqCode);
 export const attentionDkdvKernel = defineKernel('attention_backward_dkdv', dkdvCode);
+export const attentionDqSgKernel = defineKernel('attention_backward_dq_sg', dqSgCode);
+export const attentionDkdvSgKernel = defineKernel('attention_backward_dkdv_sg', dkdvSgCode);
 
 export interface AttentionOptions {
   causal: boolean;
@@ -28,7 +37,18 @@ export interface AttentionOptions {
   cuSeqlens?: Int32Array | readonly number[];
   /** Length S; 1 / true marks a padded key, which no query attends. */
   keyPadding?: Uint8Array | readonly boolean[];
+  /** Force the kernels (tests, benchmarks); default 'auto'. */
+  path?: AttentionPath;
 }
+
+/**
+ * Which kernels run: `subgroup` (the *_sg.wgsl forward, dq and dk / dv kernels) where matmul takes its
+ * subgroup kernel (CPU adapters) and the head dim is a multiple of 4; otherwise `general`.
+ */
+export type AttentionPath = 'auto' | 'general' | 'subgroup';
+
+/** Queries (and keys) per workgroup of the subgroup kernels. */
+const SG_BLOCK = 8;
 
 /** Queries (and keys) per workgroup. */
 const BLOCK = 64;
@@ -63,8 +83,15 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new ShapeError(`attention: scale ${scale} is not finite`);
 
-  const blocks = Math.ceil(S / BLOCK);
-  const maskData = buildMask(S, opts, blocks);
+  let path = opts.path ?? 'auto';
+  if (path === 'auto') path = prefersSubgroupMatmul(gpu) && D % 4 === 0 ? 'subgroup' : 'general';
+  if (path === 'subgroup' && D % 4 !== 0)
+    throw new ShapeError(`attention: the subgroup kernel needs a head dim divisible by 4, got ${D}`);
+
+  const sg = path === 'subgroup';
+  const block = sg ? SG_BLOCK : BLOCK;
+  const blocks = Math.ceil(S / block);
+  const maskData = buildMask(S, opts, block);
   const mask = gpu.tensor(maskData, [maskData.length], 'u32');
   const fwdOffset = 4 * S;
   const bwdOffset = 4 * S + 2 * blocks;
@@ -74,13 +101,22 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
 
   const out = gpu.empty([S, Hq, D]);
   const lse = gpu.empty([S, Hq]);
-  gpu.dispatch({
-    kernel: attentionForwardKernel,
-    variant: { overrides: { D, BQ: BLOCK, TK: tile } },
-    params: params(fwdOffset),
-    bindings: [q, k, v, mask, out, lse],
-    workgroups: [blocks, Hq],
-  });
+  if (sg)
+    gpu.dispatch({
+      kernel: attentionForwardSgKernel,
+      variant: { overrides: { D } },
+      params: params(fwdOffset),
+      bindings: [q, k, v, mask, out, lse],
+      workgroups: [blocks, Hq],
+    });
+  else
+    gpu.dispatch({
+      kernel: attentionForwardKernel,
+      variant: { overrides: { D, BQ: BLOCK, TK: tile } },
+      params: params(fwdOffset),
+      bindings: [q, k, v, mask, out, lse],
+      workgroups: [blocks, Hq],
+    });
 
   record(gpu, [q, k, v], [out], [q, k, v, out, lse, mask], ([dout], needs) => {
     if (!dout) return [];
@@ -98,8 +134,8 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     if (needs[0]) {
       dq = gpu.empty(q.shape);
       gpu.dispatch({
-        kernel: attentionDqKernel,
-        variant: { overrides: { D, BQ: BLOCK, TK: tile } },
+        kernel: sg ? attentionDqSgKernel : attentionDqKernel,
+        variant: { overrides: sg ? { D } : { D, BQ: BLOCK, TK: tile } },
         params: params(fwdOffset),
         bindings: [q, k, v, dout, stats, mask, dq],
         workgroups: [blocks, Hq],
@@ -109,8 +145,8 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       dk = gpu.empty(k.shape);
       dv = gpu.empty(v.shape);
       gpu.dispatch({
-        kernel: attentionDkdvKernel,
-        variant: { overrides: { D, BK: BLOCK, TQ: tile } },
+        kernel: sg ? attentionDkdvSgKernel : attentionDkdvKernel,
+        variant: { overrides: sg ? { D } : { D, BK: BLOCK, TQ: tile } },
         params: params(bwdOffset),
         bindings: [q, k, v, dout, stats, mask, dk, dv],
         workgroups: [blocks, Hkv],
@@ -136,17 +172,17 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
 /**
  * The mask as the kernels read it: per token t, (kLo, kHi, qLo, qHi): query t attends keys [kLo, kHi)
  * and key t is attended by queries [qLo, qHi) (empty for a padded key); padded keys inside a query's
- * range are skipped through the key's empty query range. Then per block of BLOCK queries the union of
- * their key ranges, and per block of BLOCK keys the union of their query ranges.
+ * range are skipped through the key's empty query range. Then per block of `block` queries the union
+ * of their key ranges, and per block of `block` keys the union of their query ranges.
  */
-function buildMask(S: number, opts: AttentionOptions, blocks: number): Uint32Array {
+function buildMask(S: number, opts: AttentionOptions, block: number): Uint32Array {
   const cu = opts.cuSeqlens ?? [0, S];
   if (cu.length < 2 || cu[0] !== 0 || cu[cu.length - 1] !== S)
     throw new ShapeError(`attention: cuSeqlens must run from 0 to S = ${S}, got [${Array.from(cu)}]`);
   const pad = opts.keyPadding;
   if (pad && pad.length !== S)
     throw new ShapeError(`attention: keyPadding has ${pad.length} entries for ${S} tokens`);
-  const m = new Uint32Array(4 * S + 4 * blocks);
+  const m = new Uint32Array(4 * S + 4 * Math.ceil(S / block));
   for (let s = 0; s + 1 < cu.length; s++) {
     const a = cu[s]!;
     const b = cu[s + 1]!;
@@ -161,25 +197,27 @@ function buildMask(S: number, opts: AttentionOptions, blocks: number): Uint32Arr
       }
     }
   }
+  blockRanges(m, S, block, 2, blockRanges(m, S, block, 0, 4 * S));
+  return m;
+}
+
+/**
+ * Writes at `at`, per block of `size` tokens, the union of the ranges held at word `word` (0: keys
+ * attended, 2: queries attending) of each token, (0, 0) when all are empty; returns the next offset.
+ */
+function blockRanges(m: Uint32Array, S: number, size: number, word: number, at: number): number {
+  const blocks = Math.ceil(S / size);
   for (let blk = 0; blk < blocks; blk++) {
-    let kLo = S;
-    let kHi = 0;
-    let qLo = S;
-    let qHi = 0;
-    for (let t = blk * BLOCK; t < Math.min(S, (blk + 1) * BLOCK); t++) {
-      kLo = Math.min(kLo, m[4 * t]!);
-      kHi = Math.max(kHi, m[4 * t + 1]!);
-      if (m[4 * t + 2]! < m[4 * t + 3]!) {
-        qLo = Math.min(qLo, m[4 * t + 2]!);
-        qHi = Math.max(qHi, m[4 * t + 3]!);
+    let lo = S;
+    let hi = 0;
+    for (let t = blk * size; t < Math.min(S, (blk + 1) * size); t++) {
+      if (m[4 * t + word]! < m[4 * t + word + 1]!) {
+        lo = Math.min(lo, m[4 * t + word]!);
+        hi = Math.max(hi, m[4 * t + word + 1]!);
       }
     }
-    const f = 4 * S + 2 * blk;
-    const g = 4 * S + 2 * blocks + 2 * blk;
-    m[f] = kLo < kHi ? kLo : 0;
-    m[f + 1] = kLo < kHi ? kHi : 0;
-    m[g] = qLo < qHi ? qLo : 0;
-    m[g + 1] = qLo < qHi ? qHi : 0;
+    m[at + 2 * blk] = lo < hi ? lo : 0;
+    m[at + 2 * blk + 1] = lo < hi ? hi : 0;
   }
-  return m;
+  return at + 2 * blocks;
 }

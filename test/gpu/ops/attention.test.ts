@@ -1,16 +1,25 @@
-// attention (flash-style, GQA, causal / varlen / key padding): forward against a float64 reference that
+// attention (flash-style, GQA, causal / varlen / key padding), each kernel family this adapter runs
+// (general, and the subgroup one of CPU adapters): forward against a float64 reference that
 // materialises the full matrix, gradients of q, k and v against finite differences on small shapes,
 // fully masked rows (zero output and gradients, no NaN), and forward plus analytic float64 gradients at
-// S 129, D 64 where several query blocks and key tiles are in play.
+// S 129 and D 64 / 36 / 128 where several query blocks and key tiles are in play.
 import { describe, expect, it } from 'vitest';
 import { markTrainable, Tape } from '../../../src/gpu/autograd.ts';
 import { ShapeError } from '../../../src/gpu/errors.ts';
-import { type AttentionOptions, attention } from '../../../src/gpu/ops/attention.ts';
+import { type AttentionOptions, type AttentionPath, attention } from '../../../src/gpu/ops/attention.ts';
 import { expectClose, randomArray, setupGpu } from '../../helpers.ts';
 import { type AttnShape, attentionGradRef, attentionRef } from '../../reference/attention.ts';
 import { checkGradients } from '../gradcheck.ts';
 
 const gpu = setupGpu();
+
+const PATHS: AttentionPath[] = ['general', 'subgroup'];
+
+/** Whether this adapter runs `path`; the subgroup kernels need subgroups of 8 or more lanes. */
+function runs(path: AttentionPath): boolean {
+  const g = gpu();
+  return path !== 'subgroup' || (g.hasSubgroups && g.adapter.subgroupMinSize >= 8);
+}
 
 type MaskKind = 'causal' | 'bidirectional' | 'varlen' | 'varlen-causal' | 'padding' | 'padding-causal';
 
@@ -34,6 +43,10 @@ function maskOpts(kind: MaskKind, S: number): AttentionOptions {
 }
 
 async function gradCase(sh: AttnShape, opts: AttentionOptions, seed: number) {
+  for (const path of PATHS) if (runs(path)) await gradCaseOn(sh, { ...opts, path }, seed);
+}
+
+async function gradCaseOn(sh: AttnShape, opts: AttentionOptions, seed: number) {
   const { S, Hq, Hkv, D } = sh;
   await checkGradients(gpu(), {
     inputs: [
@@ -94,13 +107,17 @@ describe('attention gradients (finite differences)', () => {
 
 describe('attention with fully masked rows', () => {
   it('gives zero output and zero gradients (no NaN) for rows with no key, and passes a gradient check', async () => {
+    for (const path of PATHS) if (runs(path)) await maskedRows(path);
+  });
+
+  async function maskedRows(path: AttentionPath) {
     const g = gpu();
     const sh = { S: 13, Hq: 6, Hkv: 1, D: 4 };
     // The first sequence's keys are all padded: queries 0..2 attend nothing. Causal: query 3 sees only
     // key 3, which is padded too.
     const pad = [true, true, true, true, false, false, false, false, false, false, false, false, false];
-    const opts: AttentionOptions = { causal: true, cuSeqlens: [0, 3, 13], keyPadding: pad };
-    await gradCase(sh, opts, 600);
+    const opts: AttentionOptions = { causal: true, cuSeqlens: [0, 3, 13], keyPadding: pad, path };
+    await gradCaseOn(sh, opts, 600);
 
     const q = markTrainable(g.tensor(randomArray(13 * 6 * 4, 601), [13, 6, 4]));
     const k = markTrainable(g.tensor(randomArray(13 * 4, 602), [13, 1, 4]));
@@ -121,19 +138,23 @@ describe('attention with fully masked rows', () => {
     for (const t of grads.values()) t.dispose();
     for (const t of [q, k, v, y]) t.dispose();
     tape.dispose();
-  });
+  }
 
   it('gives zeros when every key is padded', async () => {
     const g = gpu();
     const q = g.tensor(randomArray(5 * 2 * 8, 700), [5, 2, 8]);
     const k = g.tensor(randomArray(5 * 8, 701), [5, 1, 8]);
-    const y = attention(g, q, k, k, { causal: false, keyPadding: new Uint8Array(5).fill(1) });
-    expect(Array.from(await g.read(y)).every((x) => x === 0)).toBe(true);
-    for (const t of [q, k, y]) t.dispose();
+    for (const path of PATHS.filter(runs)) {
+      const y = attention(g, q, k, k, { causal: false, keyPadding: new Uint8Array(5).fill(1), path });
+      expect(Array.from(await g.read(y)).every((x) => x === 0)).toBe(true);
+      y.dispose();
+    }
+    for (const t of [q, k]) t.dispose();
   });
 });
 
-describe('attention at S 129, D 64 (several blocks and tiles)', () => {
+describe('attention at S 129 (several blocks and tiles)', () => {
+  // The number is the query heads per kv head.
   const cases: [string, AttentionOptions, number][] = [
     ['causal', { causal: true }, 1],
     ['bidirectional, large logits', { causal: false, scale: 2 }, 1],
@@ -146,37 +167,50 @@ describe('attention at S 129, D 64 (several blocks and tiles)', () => {
       },
       1,
     ],
-    ['varlen causal, GQA 6/1', { causal: true, cuSeqlens: [0, 70, 129] }, 6],
+    ['varlen causal, GQA 6 query heads per kv head', { causal: true, cuSeqlens: [0, 70, 129] }, 6],
   ];
-  for (const [name, opts, Hq] of cases) {
-    it(`${name}: forward and analytic gradients`, async () => {
-      const g = gpu();
-      const sh = { S: 129, Hq, Hkv: 1, D: 64 };
-      const qd = randomArray(129 * Hq * 64, 800);
-      const kd = randomArray(129 * 64, 801);
-      const vd = randomArray(129 * 64, 802);
-      const gd = randomArray(129 * Hq * 64, 803);
-      const q = markTrainable(g.tensor(qd, [129, Hq, 64]));
-      const k = markTrainable(g.tensor(kd, [129, 1, 64]));
-      const v = markTrainable(g.tensor(vd, [129, 1, 64]));
-      const tape = new Tape(g);
-      const y = tape.run(() => attention(g, q, k, v, opts));
-      const grads = tape.backward(y, g.tensor(gd, y.shape));
-      const ref = attentionRef(qd, kd, vd, sh, opts);
-      expectClose(await g.read(y), ref, { rtol: 0, atol: 2e-5 });
-      const gr = attentionGradRef(qd, kd, vd, gd, sh, opts);
-      for (const [t, want] of [
-        [q, gr.dq],
-        [k, gr.dk],
-        [v, gr.dv],
-      ] as const) {
-        const scale = Math.max(...Array.from(want, Math.abs));
-        expectClose(await g.read(grads.get(t)!), want, { rtol: 0, atol: 2e-5 * scale });
+  const dims: [number, number][] = [
+    // D, Hkv: one, several and the largest vec4 column count per lane, one with idle lanes.
+    [64, 1],
+    [36, 1],
+    [128, 2],
+  ];
+  for (const path of PATHS)
+    for (const [D, Hkv] of dims)
+      for (const [name, opts, Hq] of cases) {
+        it(`${path}, D ${D}, Hkv ${Hkv}, ${name}: forward and analytic gradients`, async (ctx) => {
+          if (!runs(path)) ctx.skip();
+          await longCase({ S: 129, Hq: Hq * Hkv, Hkv, D }, { ...opts, path });
+        });
       }
-      for (const t of grads.values()) t.dispose();
-      for (const t of [q, k, v, y]) t.dispose();
-      tape.dispose();
-    });
+
+  async function longCase(sh: AttnShape, opts: AttentionOptions) {
+    const g = gpu();
+    const { S, Hq, Hkv, D } = sh;
+    const qd = randomArray(S * Hq * D, 800);
+    const kd = randomArray(S * Hkv * D, 801);
+    const vd = randomArray(S * Hkv * D, 802);
+    const gd = randomArray(S * Hq * D, 803);
+    const q = markTrainable(g.tensor(qd, [S, Hq, D]));
+    const k = markTrainable(g.tensor(kd, [S, Hkv, D]));
+    const v = markTrainable(g.tensor(vd, [S, Hkv, D]));
+    const tape = new Tape(g);
+    const y = tape.run(() => attention(g, q, k, v, opts));
+    const grads = tape.backward(y, g.tensor(gd, y.shape));
+    const ref = attentionRef(qd, kd, vd, sh, opts);
+    expectClose(await g.read(y), ref, { rtol: 0, atol: 2e-5 });
+    const gr = attentionGradRef(qd, kd, vd, gd, sh, opts);
+    for (const [t, want] of [
+      [q, gr.dq],
+      [k, gr.dk],
+      [v, gr.dv],
+    ] as const) {
+      const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      expectClose(await g.read(grads.get(t)!), want, { rtol: 0, atol: 2e-5 * scale });
+    }
+    for (const t of grads.values()) t.dispose();
+    for (const t of [q, k, v, y]) t.dispose();
+    tape.dispose();
   }
 
   it('the analytic reference gradients agree with finite differences', () => {
@@ -216,6 +250,9 @@ describe('attention argument checks', () => {
     expect(() => attention(g, q, k, k, { causal: true })).toThrow(ShapeError);
     expect(() => attention(g, q, k1, k1, { causal: true, cuSeqlens: [0, 3] })).toThrow(ShapeError);
     expect(() => attention(g, q, k1, k1, { causal: true, keyPadding: [true] })).toThrow(ShapeError);
+    const odd = g.tensor(randomArray(5 * 3, 4), [5, 1, 3]);
+    expect(() => attention(g, odd, odd, odd, { causal: true, path: 'subgroup' })).toThrow(/divisible by 4/);
+    odd.dispose();
     for (const t of [q, k, k1]) t.dispose();
   });
 });

@@ -1,0 +1,161 @@
+// Attention forward for adapters that run invocations as SIMD lanes on a CPU (lavapipe, SwiftShader):
+// the contract of attention_forward.wgsl (online softmax over key tiles, logsumexp saved, GQA, the same
+// mask words), computed as two small matmuls per tile the way matmul_sg.wgsl does, so that values are
+// shared through subgroupBroadcast instead of loaded by every lane.
+// A workgroup is 8 lanes in one subgroup, for 8 query rows and one head; key tiles are 32 wide, lane L
+// owning keys 4L..4L+3 of the tile. Scores: lane r's query row is broadcast to all, each lane forms the
+// 8 x 4 scores of its keys. Softmax: row maxima and sums by subgroupMax / subgroupAdd. Output: lane L
+// owns the vec4 columns L, L + 8, ... of the head dim, and each lane's 8 x 4 probabilities are broadcast
+// in turn (subgroupShuffle) to weight the value rows. Needs D % 4 == 0 and the subgroups feature with at least 8 lanes.
+// The block words at p.blockOffset are (lo, hi) per block of 8 queries.
+enable subgroups;
+
+struct Params {
+  seq: u32,
+  hq: u32,
+  hkv: u32,
+  blockOffset: u32,
+  scale: f32,
+}
+
+override D: u32 = 64u;
+
+// vec4 columns of the head dim per lane: ceil(D / 32), at most 128 / 32.
+const NV_MAX: u32 = 4u;
+const NEG: f32 = -3.0e38;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read> v: array<vec4f>;
+@group(0) @binding(4) var<storage, read> mask: array<u32>;
+@group(0) @binding(5) var<storage, read_write> o: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+
+fn broadcast8(x: vec4f) -> array<vec4f, 8> {
+  return array<vec4f, 8>(
+    subgroupBroadcast(x, 0u),
+    subgroupBroadcast(x, 1u),
+    subgroupBroadcast(x, 2u),
+    subgroupBroadcast(x, 3u),
+    subgroupBroadcast(x, 4u),
+    subgroupBroadcast(x, 5u),
+    subgroupBroadcast(x, 6u),
+    subgroupBroadcast(x, 7u),
+  );
+}
+
+// acc[r, c] += sum over 4 keys from keyBase of probs[r][j] * v[key j, this lane's column c].
+fn accumulateFrom(acc: ptr<function, array<vec4f, 32>>, probs: array<vec4f, 8>, keyBase: u32, kvh: u32, lane: u32) {
+  let d4 = D / 4u;
+  let nv = (d4 + 7u) / 8u;
+  for (var j = 0u; j < 4u; j++) {
+    let kv = (min(keyBase + j, p.seq - 1u) * p.hkv + kvh) * d4;
+    for (var c = 0u; c < nv; c++) {
+      let col = min(lane + 8u * c, d4 - 1u);
+      let vv = v[kv + col];
+      for (var r = 0u; r < 8u; r++) {
+        (*acc)[r * NV_MAX + c] += probs[r][j] * vv;
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let head = wid.y;
+  let kvh = head / (p.hq / p.hkv);
+  let d4 = D / 4u;
+  let nv = (d4 + 7u) / 8u;
+  let i0 = wid.x * 8u;
+  let myRow = min(i0 + lane, p.seq - 1u);
+  let qBase = (myRow * p.hq + head) * d4;
+
+  // Each row's key range; a row past the end gets an empty one.
+  var kLo: array<u32, 8>;
+  var kHi: array<u32, 8>;
+  for (var r = 0u; r < 8u; r++) {
+    let row = min(i0 + r, p.seq - 1u);
+    kLo[r] = mask[4u * row];
+    kHi[r] = select(kLo[r], mask[4u * row + 1u], i0 + r < p.seq);
+  }
+
+  var acc: array<vec4f, 32>;
+  var m: array<f32, 8>;
+  var l: array<f32, 8>;
+  for (var r = 0u; r < 8u; r++) {
+    m[r] = NEG;
+    l[r] = 0.0;
+  }
+
+  let lo = mask[p.blockOffset + 2u * wid.x];
+  let hi = mask[p.blockOffset + 2u * wid.x + 1u];
+  for (var t0 = lo; t0 < hi; t0 += 32u) {
+    let kb = t0 + 4u * lane;
+    let keys = vec4u(kb) + vec4u(0u, 1u, 2u, 3u);
+    let kc = min(keys, vec4u(p.seq - 1u));
+    var keyOk: vec4<bool>;
+    for (var j = 0u; j < 4u; j++) {
+      keyOk[j] = keys[j] < hi && mask[4u * kc[j] + 2u] < mask[4u * kc[j] + 3u];
+    }
+    let k0 = (kc.x * p.hkv + kvh) * d4;
+    let k1 = (kc.y * p.hkv + kvh) * d4;
+    let k2 = (kc.z * p.hkv + kvh) * d4;
+    let k3 = (kc.w * p.hkv + kvh) * d4;
+
+    var sc: array<vec4f, 8>;
+    for (var r = 0u; r < 8u; r++) {
+      sc[r] = vec4f(0.0);
+    }
+    for (var dv = 0u; dv < d4; dv++) {
+      let qs = broadcast8(q[qBase + dv]);
+      let a = k[k0 + dv];
+      let b = k[k1 + dv];
+      let c = k[k2 + dv];
+      let e = k[k3 + dv];
+      for (var r = 0u; r < 8u; r++) {
+        sc[r] += vec4f(dot(qs[r], a), dot(qs[r], b), dot(qs[r], c), dot(qs[r], e));
+      }
+    }
+
+    var probs: array<vec4f, 8>;
+    for (var r = 0u; r < 8u; r++) {
+      let ok = keyOk & (keys >= vec4u(kLo[r])) & (keys < vec4u(kHi[r]));
+      let s = select(vec4f(NEG), sc[r] * p.scale, ok);
+      let tmax = subgroupMax(max(max(s.x, s.y), max(s.z, s.w)));
+      let mNew = max(m[r], tmax);
+      let pr = select(vec4f(0.0), exp(s - vec4f(mNew)), ok);
+      let corr = exp(m[r] - mNew);
+      l[r] = l[r] * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
+      m[r] = mNew;
+      for (var c = 0u; c < nv; c++) {
+        acc[r * NV_MAX + c] *= corr;
+      }
+      probs[r] = pr;
+    }
+
+    for (var src = 0u; src < 8u; src++) {
+      var pb: array<vec4f, 8>;
+      for (var r = 0u; r < 8u; r++) {
+        pb[r] = subgroupShuffle(probs[r], src);
+      }
+      accumulateFrom(&acc, pb, t0 + 4u * src, kvh, lane);
+    }
+  }
+
+  for (var r = 0u; r < 8u; r++) {
+    let row = i0 + r;
+    if (row < p.seq) {
+      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
+      for (var c = 0u; c < nv; c++) {
+        let col = lane + 8u * c;
+        if (col < d4) {
+          o[(row * p.hq + head) * d4 + col] = acc[r * NV_MAX + c] * inv;
+        }
+      }
+      if (lane == 0u) {
+        lse[row * p.hq + head] = select(0.0, m[r] + log(l[r]), l[r] > 0.0);
+      }
+    }
+  }
+}
