@@ -9,7 +9,7 @@ import { noGrad } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { attention } from '../gpu/ops/attention.ts';
 import { attentionDecode } from '../gpu/ops/attention-decode.ts';
-import { embedding } from '../gpu/ops/embedding.ts';
+import { embedding, embeddingRows } from '../gpu/ops/embedding.ts';
 import { concat, slice, stridedCopy } from '../gpu/ops/layout.ts';
 import { linear } from '../gpu/ops/linear.ts';
 import { tokenLogprobs } from '../gpu/ops/logprobs.ts';
@@ -147,34 +147,38 @@ export function prefill(
 }
 
 /**
- * One decode step: token ids [rows] (one per cache row) are appended to the cache, row r at its own
- * length and rope position `positions[r]` (token index + its prompt's ropeDelta; the same on t, h and w;
- * one number: every row's), attended to each row's prefix, and their logits [rows, vocab] returned.
+ * One decode step: token ids [rows] (one per cache row; on the host, or an i32 tensor on the GPU such as
+ * sample()'s output) are appended to the cache, row r at its own length and rope position `positions[r]`
+ * (token index + its prompt's ropeDelta; the same on t, h and w; one number: every row's), attended to
+ * each row's prefix, and their logits [rows, vocab] returned.
  */
 export function decodeStep(
   gpu: Gpu,
   config: ModelConfig,
   weights: Weights,
   cache: KvCache,
-  ids: Int32Array,
+  ids: Int32Array | Tensor,
   positions: number | ArrayLike<number>,
   proj: LinearFn = plainLinear,
 ): Tensor {
   const R = cache.rows;
-  if (ids.length !== R) throw new DecoderInputError(`${ids.length} token ids for ${R} KV cache rows`);
+  const count = ids instanceof Int32Array ? ids.length : ids.size;
+  if (count !== R) throw new DecoderInputError(`${count} token ids for ${R} KV cache rows`);
   const pos = typeof positions === 'number' ? new Int32Array(R).fill(positions) : Int32Array.from(positions);
   if (pos.length !== R) throw new DecoderInputError(`${pos.length} rope positions for ${R} KV cache rows`);
   const at = Int32Array.from(cache.lengths);
   if (at.some((n) => n >= cache.maxLen))
     throw new DecoderInputError(`the KV cache is full (${cache.maxLen} positions); allocate a longer one`);
   const vocab = config.text.vocabSize;
-  for (const id of ids)
-    if (!(id >= 0 && id < vocab)) throw new DecoderInputError(`token id ${id} is outside the vocabulary`);
+  if (ids instanceof Int32Array)
+    for (const id of ids)
+      if (!(id >= 0 && id < vocab)) throw new DecoderInputError(`token id ${id} is outside the vocabulary`);
   const lengths = at.map((n) => n + 1);
   const logits = noGrad(gpu, () =>
     gpu.scope(() => {
       const rope = decoderRopeTable(gpu, config, [pos, pos, pos]);
-      const x0 = embedding(gpu, getWeight(weights, 'model.embed_tokens.weight'), ids);
+      const table = getWeight(weights, 'model.embed_tokens.weight');
+      const x0 = ids instanceof Int32Array ? embedding(gpu, table, ids) : embeddingRows(gpu, table, ids);
       const attend: AttendFn = (layer, q, k, v) => {
         writeStep(gpu, cache, layer, k, v, at);
         return attentionDecode(gpu, q, cache.keys[layer]!, cache.values[layer]!, lengths);
@@ -279,14 +283,20 @@ export async function generateBatch(
         }),
       ),
     );
-    for (let step = 0; step < opts.maxNewTokens; step++) {
+    // The next step's decode is queued from the sampled ids on the GPU before they are read back, so
+    // the GPU works while the host waits for them; a step decoded after every row stopped is dropped.
+    for (let step = 0; step < opts.maxNewTokens && logits; step++) {
       const current: Tensor = logits;
       if (fill) suppress(gpu, current, fill, suppressIds);
       const sampled = noGrad(gpu, () => sample(gpu, current, { ...sampling, step }));
-      const [drawn, prevLp] = await Promise.all([
-        gpu.read(sampled).finally(() => sampled.dispose()),
-        pending ? gpu.read(pending.tensor) : undefined,
-      ]);
+      const reads = Promise.all([gpu.read(sampled), pending ? gpu.read(pending.tensor) : undefined]);
+      logits = undefined;
+      if (step + 1 < opts.maxNewTokens) {
+        const positions = promptLength.map((S, r) => S + step + ropeDelta[r]!);
+        logits = gpu.keep(decodeStep(gpu, config, weights, cache, sampled, positions, proj));
+        gpu.flush();
+      }
+      const [drawn, prevLp] = await reads.finally(() => sampled.dispose());
       takePending(prevLp);
       const next = Int32Array.from(drawn);
       const live: number[] = [];
@@ -302,10 +312,7 @@ export async function generateBatch(
           rows: live,
         };
       current.dispose();
-      logits = undefined;
-      if (step + 1 === opts.maxNewTokens || finished.every(Boolean)) break;
-      const positions = promptLength.map((S, r) => S + step + ropeDelta[r]!);
-      logits = gpu.keep(decodeStep(gpu, config, weights, cache, next, positions, proj));
+      if (finished.every(Boolean)) break;
     }
     if (pending) takePending(await gpu.read(pending.tensor));
   } finally {

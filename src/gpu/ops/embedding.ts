@@ -2,8 +2,11 @@
 // out [S, D] f32. Positions are grouped by id on the host (sorted unique ids + CSR position lists), so
 // the backward sums each id's dY rows in one workgroup, deterministically, into a [V, D] gradient that
 // is zero outside the touched rows. Tables over the storage-binding limit are processed in row chunks.
+// embeddingRows looks up ids that are already on the GPU (no gradient), as a decode step does with the
+// tokens it has just sampled.
 import backwardCode from '../../../kernels/embedding_backward.wgsl?raw';
 import forwardCode from '../../../kernels/embedding_forward.wgsl?raw';
+import gatherCode from '../../../kernels/embedding_gather.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -14,6 +17,7 @@ import { type RowChunk, rowChunks } from './row-chunks.ts';
 
 export const embeddingForwardKernel = defineKernel('embedding_forward', forwardCode);
 export const embeddingBackwardKernel = defineKernel('embedding_backward', backwardCode);
+export const embeddingGatherKernel = defineKernel('embedding_gather', gatherCode);
 
 const WG = 64;
 
@@ -89,6 +93,31 @@ export function embedding(gpu: Gpu, table: Tensor, ids: Int32Array | readonly nu
     return [grad];
   });
   for (const t of [uniq, offsets, positions]) t.dispose();
+  return out;
+}
+
+/**
+ * out[i, :] = table[ids[i], :] for i32 ids [N] on the GPU, out [N, D] f32; not recorded for autograd.
+ * An id outside [0, V) leaves its row zero.
+ */
+export function embeddingRows(gpu: Gpu, table: Tensor, ids: Tensor): Tensor {
+  if (table.shape.length !== 2) throw new ShapeError(`embedding: table must be [V, D], got [${table.shape}]`);
+  if (table.dtype !== 'f32' && table.dtype !== 'f16')
+    throw new ShapeError(`embedding: table must be f32 or f16, got ${table.dtype}`);
+  if (ids.dtype !== 'i32' || ids.shape.length !== 1)
+    throw new ShapeError(`embedding: ids must be i32 [N], got ${ids.dtype} [${ids.shape}]`);
+  const [vocab, dim] = table.shape as [number, number];
+  const n = ids.shape[0]!;
+  const out = gpu.zeros([n, dim]);
+  if (n === 0 || dim === 0) return out;
+  for (const chunk of rowChunks(gpu, table, vocab, dim, 'embedding'))
+    gpu.dispatch({
+      kernel: embeddingGatherKernel,
+      variant: { f16: table.dtype === 'f16', overrides: { WG } },
+      params: new Params().u32(dim).u32(n).u32(chunk.row).u32(chunk.rows).u32(chunk.elem).bytes(),
+      bindings: [{ tensor: table, offset: chunk.offset, size: chunk.size }, ids, out],
+      workgroups: [Math.ceil(dim / WG), n],
+    });
   return out;
 }
 

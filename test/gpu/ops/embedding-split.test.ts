@@ -1,7 +1,8 @@
 // An embedding table (and its gradient) larger than the storage-binding limit is processed in row
-// chunks. A 4 KiB limit exercises the path Qwen's 151936 x 1536 table takes.
+// chunks. A 4 KiB limit exercises the path Qwen's 151936 x 1536 table takes, for host ids and for ids
+// already on the GPU (embeddingRows, what a decode step feeds from its sampled tokens).
 import { describe, expect, it } from 'vitest';
-import { embedding } from '../../../src/gpu/ops/embedding.ts';
+import { embedding, embeddingRows } from '../../../src/gpu/ops/embedding.ts';
 import { expectClose, randomArray, setupGpu } from '../../helpers.ts';
 import { roundToHalf } from '../../reference/half.ts';
 import { embeddingRef } from '../../reference/logprobs.ts';
@@ -33,4 +34,23 @@ describe('embedding over the binding limit', () => {
     });
     out.dispose();
   });
+
+  for (const dtype of ['f32', 'f16'] as const) {
+    it(`looks up GPU ids across row chunks (${dtype}, V=400, D=13), out-of-range ids give zero rows`, async () => {
+      const g = gpu();
+      const [vocab, dim] = [400, 13];
+      const data = randomArray(vocab * dim, 33, 2);
+      const ids = [399, 0, 157, 158, 157, 300, -1, 400, 1];
+      const out = g.scope(() =>
+        embeddingRows(g, g.tensor(data, [vocab, dim], dtype), g.tensor(ids, [ids.length], 'i32')),
+      );
+      const table = dtype === 'f16' ? Array.from(data, roundToHalf) : Array.from(data, Math.fround);
+      const want = new Float64Array(ids.length * dim);
+      ids.forEach((id, i) => {
+        if (id >= 0 && id < vocab) want.set(table.slice(id * dim, (id + 1) * dim), i * dim);
+      });
+      expectClose(await g.read(out), want, { rtol: 0, atol: 0 });
+      out.dispose();
+    });
+  }
 });
