@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
+import { benchAttention } from './attention.ts';
 import { benchDatasets } from './datasets.ts';
 import { benchGenerate } from './generate.ts';
 import { benchGrpo } from './grpo.ts';
@@ -27,6 +28,8 @@ try {
   log(`matmul (median of ${runs} runs after 2 warm-up runs):`);
   const filter = only ? new RegExp(only) : undefined;
   const results = await benchMatmul(gpu, { runs, only: filter }, log);
+  log(`attention forward against onnxruntime-web (median of ${runs} runs after 2 warm-up runs):`);
+  const attention = await benchAttention(gpu, { runs, only: filter }, log);
   log('layers, forward + backward (median after 1 warm-up run):');
   const layers = await benchLayers(gpu, { runs, only: filter }, log);
   log('generation, nano with random weights (median after 1 warm-up run):');
@@ -48,6 +51,7 @@ try {
     node: process.version,
     runs,
     results,
+    attention,
     layers,
     generation,
     grpo,

@@ -43,7 +43,8 @@ async function ours(gpu: Gpu, m: number, k: number, n: number, runs: number): Pr
   }
 }
 
-async function ort(
+/** GFLOP/s of an onnxruntime-web runner, or null (logged) when ORT cannot build or run it. */
+export async function ort(
   make: () => Promise<{ run(): Promise<void>; dispose(): Promise<void> }>,
   flops: number,
   runs: number,

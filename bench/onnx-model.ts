@@ -1,6 +1,7 @@
-// The bytes of a one-node ONNX model, Y = MatMul(A, B) with A [m,k] and B [k,n] float32, written by a
-// minimal protobuf encoder so that the onnxruntime-web benchmark needs no model file and no protobuf
-// dependency. Only the fields ONNX Runtime needs are written (field numbers from onnx.proto).
+// The bytes of one-node ONNX models, Y = MatMul(A, B) with A [m,k] and B [k,n] float32, and ONNX
+// Runtime's MultiHeadAttention contrib op (com.microsoft), written by a minimal protobuf encoder so that
+// the onnxruntime-web benchmarks need no model file and no protobuf dependency. Only the fields ONNX
+// Runtime needs are written (field numbers from onnx.proto).
 
 /** One protobuf field: a varint (wire type 0) or length-delimited bytes (wire type 2). */
 type Field = [field: number, value: number | string | Uint8Array];
@@ -73,5 +74,61 @@ export function matmulModel(m: number, k: number, n: number): Uint8Array {
     [2, 'vision-grpo-bench'], // producer_name
     [7, graph],
     [8, opset],
+  ]);
+}
+
+/** AttributeProto { name = 1, i = 3, type = 20 (INT = 2) } */
+function intAttribute(name: string, value: number): Uint8Array {
+  return message([
+    [1, name],
+    [3, value],
+    [20, 2],
+  ]);
+}
+
+/**
+ * ModelProto bytes for Y = MultiHeadAttention(Q, K, V) (com.microsoft, opset 1) with `heads` heads of
+ * `headDim` on [1, S, heads * headDim] float32 inputs (packed BSNH), causal when `causal`
+ * (the op's unidirectional attribute). The op has one head count for queries, keys and values.
+ */
+export function attentionModel(seq: number, heads: number, headDim: number, causal: boolean): Uint8Array {
+  const dims = [1, seq, heads * headDim];
+  const node = message([
+    [1, 'Q'],
+    [1, 'K'],
+    [1, 'V'],
+    [2, 'Y'],
+    [3, 'attention'],
+    [4, 'MultiHeadAttention'],
+    [5, intAttribute('num_heads', heads)],
+    [5, intAttribute('unidirectional', causal ? 1 : 0)],
+    [7, 'com.microsoft'],
+  ]);
+  const graph = message([
+    [1, node],
+    [2, 'attention_bench'],
+    [11, floatTensorInfo('Q', dims)],
+    [11, floatTensorInfo('K', dims)],
+    [11, floatTensorInfo('V', dims)],
+    [12, floatTensorInfo('Y', dims)],
+  ]);
+  return message([
+    [1, 8],
+    [2, 'vision-grpo-bench'],
+    [7, graph],
+    [
+      8,
+      message([
+        [1, ''],
+        [2, 17],
+      ]),
+    ],
+    [
+      8,
+      message([
+        [1, 'com.microsoft'],
+        [2, 1],
+      ]),
+    ],
   ]);
 }

@@ -1,6 +1,7 @@
-// The onnxruntime-web side of the matmul benchmark: one MatMul node (bench/onnx-model.ts) run by ONNX
-// Runtime Web on its WebGPU EP, on our Dawn device with GPU-resident inputs and output, and on its wasm EP
-// (one thread, CPU tensors). Node only, on Dawn (the `webgpu` npm package, globals installed).
+// The onnxruntime-web side of the matmul and attention benchmarks: one MatMul or MultiHeadAttention node
+// (bench/onnx-model.ts) run by ONNX Runtime Web on its WebGPU EP, on our Dawn device with GPU-resident
+// inputs and output, and MatMul on its wasm EP (one thread, CPU tensors). Node only, on Dawn (the
+// `webgpu` npm package, globals installed).
 //
 // Which onnxruntime-web build (1.30): in Node the package's "." entry resolves to a wasm-only build, so the
 // WebGPU EP comes from 'onnxruntime-web/webgpu' (the C++ WebGPU EP compiled to asyncify wasm, where a
@@ -9,7 +10,7 @@
 // its own `env`. Both find their .wasm next to their own file; no wasmPaths needed.
 import type * as Ort from 'onnxruntime-web';
 import { filled } from './fill.ts';
-import { matmulModel } from './onnx-model.ts';
+import { attentionModel, matmulModel } from './onnx-model.ts';
 
 export interface OrtMatmulBench {
   run(): Promise<void>;
@@ -75,15 +76,33 @@ async function withoutWasmTierUp<T>(fn: () => Promise<T>): Promise<T> {
  *  (Tensor.fromGpuBuffer inputs, preferredOutputLocation 'gpu-buffer'); run() resolves when the GPU work is done
  *  (await device.queue.onSubmittedWorkDone() after session.run). The process's first call also does one
  *  run itself, under withoutWasmTierUp. */
-export async function ortWebgpuMatmul(
+export function ortWebgpuMatmul(device: GPUDevice, m: number, k: number, n: number): Promise<OrtMatmulBench> {
+  return ortWebgpuRun(device, matmulModel(m, k, n), {
+    A: [m, k],
+    B: [k, n],
+  });
+}
+
+/** MultiHeadAttention forward on ORT's WebGPU EP over [1, S, heads * headDim] inputs, as ortWebgpuMatmul. */
+export function ortWebgpuAttention(
   device: GPUDevice,
-  m: number,
-  k: number,
-  n: number,
+  seq: number,
+  heads: number,
+  headDim: number,
+  causal: boolean,
+): Promise<OrtMatmulBench> {
+  const dims = [1, seq, heads * headDim];
+  return ortWebgpuRun(device, attentionModel(seq, heads, headDim, causal), { Q: dims, K: dims, V: dims });
+}
+
+async function ortWebgpuRun(
+  device: GPUDevice,
+  model: Uint8Array,
+  inputs: Record<string, number[]>,
 ): Promise<OrtMatmulBench> {
   if (typeof GPUDevice === 'undefined' || !(device instanceof GPUDevice)) {
     throw new Error(
-      'ortWebgpuMatmul needs the WebGPU globals (GPUDevice, ...) installed, as src/gpu/node.ts does',
+      'the ORT WebGPU benchmarks need the WebGPU globals (GPUDevice, ...) installed, as src/gpu/node.ts does',
     );
   }
   webgpuOrt ??= import('onnxruntime-web/webgpu').then(configure);
@@ -91,19 +110,20 @@ export async function ortWebgpuMatmul(
   copySharedWrites(device.queue);
 
   const make = async (): Promise<OrtMatmulBench> => {
-    const session = await createWebgpuSession(ort, device, matmulModel(m, k, n));
-    const upload = (data: Float32Array<ArrayBuffer>): GPUBuffer => {
+    const session = await createWebgpuSession(ort, device, model);
+    const buffers: GPUBuffer[] = [];
+    const feeds: Record<string, Ort.Tensor> = {};
+    Object.entries(inputs).forEach(([name, dims], i) => {
+      const data = filled(
+        dims.reduce((a, b) => a * b, 1),
+        i + 1,
+      );
       const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
       const buffer = device.createBuffer({ size: data.byteLength, usage });
       device.queue.writeBuffer(buffer, 0, data);
-      return buffer;
-    };
-    const a = upload(filled(m * k, 1));
-    const b = upload(filled(k * n, 2));
-    const feeds = {
-      A: ort.Tensor.fromGpuBuffer(a, { dataType: 'float32', dims: [m, k] }),
-      B: ort.Tensor.fromGpuBuffer(b, { dataType: 'float32', dims: [k, n] }),
-    };
+      buffers.push(buffer);
+      feeds[name] = ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims });
+    });
     return {
       async run() {
         const { Y } = await session.run(feeds);
@@ -112,8 +132,7 @@ export async function ortWebgpuMatmul(
       },
       async dispose() {
         await session.release();
-        a.destroy();
-        b.destroy();
+        for (const b of buffers) b.destroy();
       },
     };
   };
@@ -138,6 +157,8 @@ async function createWebgpuSession(
     executionProviders: [{ name: 'webgpu', device }],
     preferredOutputLocation: 'gpu-buffer',
     graphOptimizationLevel: 'all',
+    // Fail rather than quietly run a node on the CPU EP: the rows are about ORT's WebGPU kernels.
+    extra: { session: { disable_cpu_ep_fallback: '1' } },
   };
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (g.navigator?.gpu) return ort.InferenceSession.create(model, options);
