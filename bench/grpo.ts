@@ -3,9 +3,13 @@
 // split into generation, scoring, forward + backward and optimiser, and tokens/s for generation
 // (completion tokens sampled) and training (prompt + completion tokens through forward and backward).
 // The medians of each part are taken over the same runs, so they need not add up to the step's median.
+// Where the adapter has timestamp queries, one more step runs on a second, profiled device and its GPU
+// time per kernel (each dispatch in its own pass, so a little slower than unprofiled) joins the row.
 import { loadPromptModel, NANO_DIR } from '../src/cli/model-input.ts';
 import { NANO_TASK, syntheticDataset } from '../src/data/synthetic.ts';
 import type { Gpu } from '../src/gpu/context.ts';
+import { createNodeGpu } from '../src/gpu/node.ts';
+import type { KernelTime } from '../src/gpu/profiler.ts';
 import { resolveConfig } from '../src/grpo/config.ts';
 import { GrpoTrainer } from '../src/grpo/trainer.ts';
 import { directoryOpener } from '../src/model/byte-source-node.ts';
@@ -26,6 +30,8 @@ export interface GrpoRow {
   completion_tokens: number;
   generation_tokens_per_s: number;
   training_tokens_per_s: number;
+  /** GPU time per kernel over one profiled step, slowest first; absent without timestamp queries. */
+  profile?: { step_gpu_ms: number; kernels: KernelTime[] };
 }
 
 const median = (xs: number[]) => {
@@ -42,23 +48,13 @@ export async function benchGrpo(
   const name = 'grpo-step-nano-demo';
   if (only && !only.test(name)) return [];
   const model = await loadPromptModel('nano');
-  const loaded = await loadModel(gpu, directoryOpener(NANO_DIR));
-  const config = resolveConfig({ max_steps: runs + 1 }, { preset: 'nano-demo' });
-  const trainer = new GrpoTrainer({
-    gpu,
-    model,
-    weights: loaded.weights,
-    rows: syntheticDataset(1, 64, NANO_TASK),
-    config,
-    space: 'pixels',
-    stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
-  });
+  const config = resolveConfig({ max_steps: runs + 2 }, { preset: 'nano-demo' });
   const parts: Record<string, number[]> = {};
   const add = (k: string, v: number) => {
     parts[k] ??= [];
     parts[k].push(v);
   };
-  try {
+  await withTrainer(gpu, model, config, async (trainer) => {
     await trainer.trainStep();
     for (let i = 0; i < runs; i++) {
       const m = (await trainer.trainStep()).metrics;
@@ -71,10 +67,7 @@ export async function benchGrpo(
       add('gen_tps', m['tokens_per_s/generation']!);
       add('train_tps', m['tokens_per_s/training']!);
     }
-  } finally {
-    trainer.dispose();
-    disposeWeights(loaded.weights);
-  }
+  });
   const row: GrpoRow = {
     name,
     num_generations: config.num_generations,
@@ -89,10 +82,70 @@ export async function benchGrpo(
     generation_tokens_per_s: median(parts.gen_tps!),
     training_tokens_per_s: median(parts.train_tps!),
   };
+  if (gpu.hasTimestamps) row.profile = await profileStep(model, config);
   log(
     `  ${name}: ${(row.step_ms / 1000).toFixed(2)} s per step (generation ${(row.generation_ms / 1000).toFixed(2)} s, ` +
       `forward + backward ${(row.backward_ms / 1000).toFixed(2)} s, optimiser ${(row.optimizer_ms / 1000).toFixed(2)} s); ` +
       `${row.generation_tokens_per_s.toFixed(0)} generated tokens/s, ${row.training_tokens_per_s.toFixed(0)} trained tokens/s`,
   );
+  if (row.profile) {
+    log(`  profiled step: ${row.profile.step_gpu_ms.toFixed(0)} ms of GPU time; slowest kernels:`);
+    for (const k of row.profile.kernels.slice(0, 8))
+      log(`    ${k.kernel.padEnd(30)} ${k.totalMs.toFixed(1).padStart(8)} ms  (${k.calls} calls)`);
+  }
   return [row];
+}
+
+type PromptModel = Awaited<ReturnType<typeof loadPromptModel>>;
+
+/** A trainer on the shipped nano weights and synthetic rows, disposed (with its weights) after `fn`. */
+async function withTrainer(
+  gpu: Gpu,
+  model: PromptModel,
+  config: ReturnType<typeof resolveConfig>,
+  fn: (trainer: GrpoTrainer) => Promise<void>,
+): Promise<void> {
+  const loaded = await loadModel(gpu, directoryOpener(NANO_DIR));
+  const trainer = new GrpoTrainer({
+    gpu,
+    model,
+    weights: loaded.weights,
+    rows: syntheticDataset(1, 64, NANO_TASK),
+    config,
+    space: 'pixels',
+    stopIds: stopTokenIds(model.tokenizer, model.config.tokens.eosTokenIds),
+  });
+  try {
+    await fn(trainer);
+  } finally {
+    trainer.dispose();
+    disposeWeights(loaded.weights);
+  }
+}
+
+/** GPU time per kernel of the second step (after a warm-up step) on a profiled device. */
+async function profileStep(
+  model: PromptModel,
+  config: ReturnType<typeof resolveConfig>,
+): Promise<{ step_gpu_ms: number; kernels: KernelTime[] }> {
+  const gpu = await createNodeGpu({ announce: false, profile: true });
+  try {
+    let kernels: KernelTime[] = [];
+    await withTrainer(gpu, model, config, async (trainer) => {
+      await trainer.trainStep();
+      await gpu.sync();
+      await gpu.profiler!.report();
+      gpu.profiler!.reset();
+      await trainer.trainStep();
+      await gpu.sync();
+      kernels = await gpu.profiler!.report();
+    });
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    return {
+      step_gpu_ms: round(kernels.reduce((s, k) => s + k.totalMs, 0)),
+      kernels: kernels.map((k) => ({ ...k, totalMs: round(k.totalMs), meanMs: round(k.meanMs) })),
+    };
+  } finally {
+    gpu.destroy();
+  }
 }

@@ -1,8 +1,8 @@
-// Generation with the KV cache: attention_decode against a float64 loop (per-row lengths, GQA, keys past
-// a row's length poisoned with NaN); prefill + decode-step logits and greedy generation against
-// recomputing the whole decoderForward at every step (tiny and nano configs, text-only and with image
-// features spliced at M-RoPE positions from getRopeIndex); seeded sampling reproducible and different
-// across samples; stop ids; log-probs against tokenLogprobs of the recomputed logits.
+// Generation with the KV cache: attention_decode (both kernel families) against a float64 loop (per-row
+// lengths, GQA, keys past a row's length poisoned with NaN); prefill + decode-step logits and greedy
+// generation against recomputing the whole decoderForward at every step (tiny and nano configs, text-only
+// and with image features spliced at M-RoPE positions from getRopeIndex); seeded sampling reproducible and
+// different across samples; stop ids; log-probs against tokenLogprobs of the recomputed logits.
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/context.ts';
 import { attentionDecode } from '../../src/gpu/ops/attention-decode.ts';
@@ -99,53 +99,57 @@ describe('attention_decode against a float64 reference', () => {
     { B: 3, Hq: 4, Hkv: 2, D: 8, maxLen: 70, lengths: [1, 70, 33] },
     { B: 3, Hq: 6, Hkv: 1, D: 32, maxLen: 140, lengths: [129, 0, 64] },
     { B: 2, Hq: 12, Hkv: 2, D: 32, maxLen: 9, lengths: [9, 5] },
+    { B: 2, Hq: 2, Hkv: 1, D: 36, maxLen: 40, lengths: [40, 33] },
+    { B: 1, Hq: 2, Hkv: 2, D: 256, maxLen: 50, lengths: [37] },
   ];
-  for (const cs of cases) {
-    it(`B ${cs.B}, heads ${cs.Hq}/${cs.Hkv}, D ${cs.D}, lengths [${cs.lengths}]`, async () => {
-      const g = gpu();
-      const { B, Hq, Hkv, D, maxLen, lengths } = cs;
-      const q = randomArray(B * Hq * D, 1, 2);
-      const k = randomArray(B * maxLen * Hkv * D, 2, 2);
-      const v = randomArray(B * maxLen * Hkv * D, 3);
-      // Entries past a row's length must never be read.
-      for (let b = 0; b < B; b++)
-        for (let j = lengths[b]!; j < maxLen; j++)
-          for (let e = 0; e < Hkv * D; e++) {
-            k[(b * maxLen + j) * Hkv * D + e] = Number.NaN;
-            v[(b * maxLen + j) * Hkv * D + e] = Number.NaN;
-          }
-      const qt = g.tensor(q, [B, Hq, D]);
-      const kt = g.tensor(k, [B, maxLen, Hkv, D]);
-      const vt = g.tensor(v, [B, maxLen, Hkv, D]);
-      const out = attentionDecode(g, qt, kt, vt, lengths);
-      const got = await g.read(out);
+  for (const path of ['general', 'subgroup'] as const)
+    for (const cs of cases) {
+      it(`${path}: B ${cs.B}, heads ${cs.Hq}/${cs.Hkv}, D ${cs.D}, lengths [${cs.lengths}]`, async (ctx) => {
+        const g = gpu();
+        if (path === 'subgroup' && !(g.hasSubgroups && g.adapter.subgroupMinSize >= 8)) ctx.skip();
+        const { B, Hq, Hkv, D, maxLen, lengths } = cs;
+        const q = randomArray(B * Hq * D, 1, 2);
+        const k = randomArray(B * maxLen * Hkv * D, 2, 2);
+        const v = randomArray(B * maxLen * Hkv * D, 3);
+        // Entries past a row's length must never be read.
+        for (let b = 0; b < B; b++)
+          for (let j = lengths[b]!; j < maxLen; j++)
+            for (let e = 0; e < Hkv * D; e++) {
+              k[(b * maxLen + j) * Hkv * D + e] = Number.NaN;
+              v[(b * maxLen + j) * Hkv * D + e] = Number.NaN;
+            }
+        const qt = g.tensor(q, [B, Hq, D]);
+        const kt = g.tensor(k, [B, maxLen, Hkv, D]);
+        const vt = g.tensor(v, [B, maxLen, Hkv, D]);
+        const out = attentionDecode(g, qt, kt, vt, lengths, { path });
+        const got = await g.read(out);
 
-      const want = new Float64Array(B * Hq * D);
-      const scale = 1 / Math.sqrt(D);
-      for (let b = 0; b < B; b++)
-        for (let h = 0; h < Hq; h++) {
-          const kh = Math.floor((h * Hkv) / Hq);
-          const n = lengths[b]!;
-          const s: number[] = [];
-          for (let j = 0; j < n; j++) {
-            let dot = 0;
-            for (let d = 0; d < D; d++)
-              dot += q[(b * Hq + h) * D + d]! * k[((b * maxLen + j) * Hkv + kh) * D + d]!;
-            s.push(dot * scale);
+        const want = new Float64Array(B * Hq * D);
+        const scale = 1 / Math.sqrt(D);
+        for (let b = 0; b < B; b++)
+          for (let h = 0; h < Hq; h++) {
+            const kh = Math.floor((h * Hkv) / Hq);
+            const n = lengths[b]!;
+            const s: number[] = [];
+            for (let j = 0; j < n; j++) {
+              let dot = 0;
+              for (let d = 0; d < D; d++)
+                dot += q[(b * Hq + h) * D + d]! * k[((b * maxLen + j) * Hkv + kh) * D + d]!;
+              s.push(dot * scale);
+            }
+            const m = Math.max(...s);
+            const e = s.map((x) => Math.exp(x - m));
+            const z = e.reduce((a, x) => a + x, 0);
+            for (let d = 0; d < D; d++) {
+              let acc = 0;
+              for (let j = 0; j < n; j++) acc += e[j]! * v[((b * maxLen + j) * Hkv + kh) * D + d]!;
+              want[(b * Hq + h) * D + d] = n === 0 ? 0 : acc / z;
+            }
           }
-          const m = Math.max(...s);
-          const e = s.map((x) => Math.exp(x - m));
-          const z = e.reduce((a, x) => a + x, 0);
-          for (let d = 0; d < D; d++) {
-            let acc = 0;
-            for (let j = 0; j < n; j++) acc += e[j]! * v[((b * maxLen + j) * Hkv + kh) * D + d]!;
-            want[(b * Hq + h) * D + d] = n === 0 ? 0 : acc / z;
-          }
-        }
-      expectClose(got, want, { rtol: 1e-5, atol: 2e-6 });
-      for (const t of [qt, kt, vt, out]) t.dispose();
-    });
-  }
+        expectClose(got, want, { rtol: 1e-5, atol: 2e-6 });
+        for (const t of [qt, kt, vt, out]) t.dispose();
+      });
+    }
 });
 
 describe('KV-cache decoding against full recomputation', () => {

@@ -1,14 +1,19 @@
 // Attention for generation: one new query row per sequence against that sequence's cached keys and
 // values (grouped-query heads, online softmax). The cache holds each sequence's keys up to its own
-// length, so no causal mask is needed. Not differentiable: nothing is recorded on the tape.
+// length, so no causal mask is needed. Not differentiable: nothing is recorded on the tape. CPU adapters
+// get a subgroup kernel without workgroup barriers, as attention() does.
 import code from '../../../kernels/attention_decode.wgsl?raw';
+import sgCode from '../../../kernels/attention_decode_sg.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
+import type { AttentionPath } from './attention.ts';
+import { prefersSubgroupMatmul } from './matmul.ts';
 
 export const attentionDecodeKernel = defineKernel('attention_decode', code);
+export const attentionDecodeSgKernel = defineKernel('attention_decode_sg', sgCode);
 
 const WG = 64;
 /** Largest head dim: WG invocations hold 4 value columns each. */
@@ -17,6 +22,8 @@ const MAX_D = 4 * WG;
 export interface AttentionDecodeOptions {
   /** Multiplies q . k; default 1 / sqrt(head dim). */
   scale?: number;
+  /** Force a kernel (tests, benchmarks); default 'auto', as attention() chooses. */
+  path?: AttentionPath;
 }
 
 /**
@@ -64,12 +71,17 @@ export function attentionDecode(
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new ShapeError(`attentionDecode: scale ${scale} is not finite`);
 
+  let path = opts.path ?? 'auto';
+  if (path === 'auto') path = prefersSubgroupMatmul(gpu) && D % 4 === 0 ? 'subgroup' : 'general';
+  if (path === 'subgroup' && D % 4 !== 0)
+    throw new ShapeError(`attentionDecode: the subgroup kernel needs a head dim divisible by 4, got ${D}`);
+
   const out = gpu.empty([B, Hq, D]);
   if (B === 0) return out;
   const lens = gpu.tensor(lengths, [B], 'u32');
   gpu.dispatch({
-    kernel: attentionDecodeKernel,
-    variant: { overrides: { D, WG } },
+    kernel: path === 'subgroup' ? attentionDecodeSgKernel : attentionDecodeKernel,
+    variant: { overrides: path === 'subgroup' ? { D } : { D, WG } },
     params: new Params().u32(B).u32(Hq).u32(Hkv).u32(maxLen).f32(scale).bytes(),
     bindings: [q, kCache, vCache, lens, out],
     workgroups: [B, Hq],
