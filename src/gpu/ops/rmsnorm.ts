@@ -1,6 +1,8 @@
 // RMSNorm over the last dimension (Qwen2 decoder, Qwen2.5-VL vision tower):
 // y = x * rsqrt(mean(x^2) + eps) * w, x [..., D] f32, w [D] f32 or f16. The forward keeps the per-row
-// rstd for the backward, which gives dx and dw (summed over rows), each only when it is needed.
+// rstd for the backward, which gives dx and dw (summed over rows), each only when it is needed. The row
+// kernels combine per-invocation partial sums after one barrier; on CPU adapters, where a barrier means
+// switching between the workgroup's lanes and every lane reads every partial sum, a row gets 8 lanes.
 import backwardCode from '../../../kernels/rmsnorm_backward.wgsl?raw';
 import weightCode from '../../../kernels/rmsnorm_backward_weight.wgsl?raw';
 import forwardCode from '../../../kernels/rmsnorm_forward.wgsl?raw';
@@ -10,12 +12,14 @@ import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
+import { prefersSubgroupMatmul } from './matmul.ts';
 
 export const rmsNormForwardKernel = defineKernel('rmsnorm_forward', forwardCode);
 export const rmsNormBackwardKernel = defineKernel('rmsnorm_backward', backwardCode);
 export const rmsNormBackwardWeightKernel = defineKernel('rmsnorm_backward_weight', weightCode);
 
 const WG = 64;
+const CPU_ROW_WG = 8;
 
 export function rmsNorm(gpu: Gpu, x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   if (x.dtype !== 'f32') throw new ShapeError(`rmsNorm: input must be f32, got ${x.dtype}`);
@@ -27,7 +31,7 @@ export function rmsNorm(gpu: Gpu, x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   if (w.dtype !== 'f32' && w.dtype !== 'f16')
     throw new ShapeError(`rmsNorm: weight must be f32 or f16, got ${w.dtype}`);
   const rows = x.size / cols;
-  const variant = { f16: w.dtype === 'f16', overrides: { WG } };
+  const variant = { f16: w.dtype === 'f16', overrides: { WG: prefersSubgroupMatmul(gpu) ? CPU_ROW_WG : WG } };
   const y = gpu.empty(x.shape);
   const rstd = gpu.empty([rows]);
   gpu.dispatch({
