@@ -84,6 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       let delta = vec4f(sa.y, sb.y, sc4.y, sd.y);
       let qb = rows * d4;
 
+      // Zeroed by hand: lavapipe does not re-zero a var declared in a loop body on each iteration.
       var st: array<vec4f, 8>;
       var dpt: array<vec4f, 8>;
       for (var r = 0u; r < 8u; r++) {

@@ -77,6 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     }
     let kb = (kc * p.hkv + vec4u(kvh)) * d4;
 
+    // Zeroed by hand: lavapipe does not re-zero a var declared in a loop body on each iteration.
     var sc: array<vec4f, 8>;
     var dp: array<vec4f, 8>;
     for (var r = 0u; r < 8u; r++) {

@@ -103,6 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     let k2 = (kc.z * p.hkv + kvh) * d4;
     let k3 = (kc.w * p.hkv + kvh) * d4;
 
+    // Zeroed by hand: lavapipe does not re-zero a var declared in a loop body on each iteration.
     var sc: array<vec4f, 8>;
     for (var r = 0u; r < 8u; r++) {
       sc[r] = vec4f(0.0);
