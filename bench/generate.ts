@@ -3,6 +3,9 @@
 // vision tower plus the decoder over the prompt into a one-row KV cache (prompt tokens / time). Decode:
 // greedy generate() for G = 1 and G = 8 samples; the time of 32 new tokens per sample is generate() with
 // 33 new tokens minus generate() with 1 (both include the same prefill), and tokens/s = G * 32 / that.
+// The same decode measure at Qwen2-VL-2B's layer shape: one decoder layer of its size (hidden 1536, 12
+// query / 2 kv heads of 128, MLP 8960; nano's 512-token vocabulary) after a text prompt of 256 tokens,
+// G = 8, 16 new tokens: tokens/s per layer.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { noGrad } from '../src/gpu/autograd.ts';
@@ -29,17 +32,73 @@ export interface GenerationRow {
 
 const TEXT_TOKENS = 62;
 const NEW_TOKENS = 32;
+const LAYER_ROW = 'decode-qwen2vl-2b-layer-g8';
+
+/** Decode at the 2B layer shape (see the header); `push` logs the row. */
+async function layerDecode(
+  gpu: Gpu,
+  nanoJson: Record<string, unknown>,
+  runs: number,
+  push: (row: GenerationRow) => void,
+): Promise<GenerationRow> {
+  const config = parseModelConfig({
+    ...nanoJson,
+    hidden_size: 1536,
+    intermediate_size: 8960,
+    num_attention_heads: 12,
+    num_key_value_heads: 2,
+    num_hidden_layers: 1,
+    rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
+    vision_config: { ...(nanoJson.vision_config as object), hidden_size: 1536 },
+  });
+  const weights = randomWeights(gpu, config, 2);
+  const ids = Int32Array.from({ length: 256 }, (_, i) => (i * 37 + 11) % 480);
+  const { positions: pos, ropeDelta } = modelPositions(config, ids);
+  const positions = pos.map((r) => Int32Array.from(r)) as [Int32Array, Int32Array, Int32Array];
+  const G = 8;
+  const newTokens = 16;
+  try {
+    const run = (maxNewTokens: number) => async () => {
+      await generate(gpu, config, weights, {
+        inputIds: ids,
+        positions,
+        ropeDelta,
+        numSamples: G,
+        maxNewTokens,
+        temperature: 0,
+        seed: 0,
+        stopIds: [],
+      });
+    };
+    const base = await measure(run(1), { warmup: 1, runs });
+    const full = await measure(run(newTokens + 1), { warmup: 1, runs });
+    const ms = full.medianMs - base.medianMs;
+    const row: GenerationRow = {
+      name: LAYER_ROW,
+      prompt_tokens: ids.length,
+      samples: G,
+      new_tokens: newTokens,
+      tokens_per_s: (G * newTokens) / (ms / 1000),
+      ms,
+    };
+    push(row);
+    return row;
+  } finally {
+    disposeWeights(weights);
+  }
+}
 
 export async function benchGenerate(
   gpu: Gpu,
   { only, runs = 5 }: { only?: RegExp; runs?: number } = {},
   log: (s: string) => void = () => {},
 ): Promise<GenerationRow[]> {
-  const names = ['nano-prefill', 'nano-decode-g1', 'nano-decode-g8'];
+  const names = ['nano-prefill', 'nano-decode-g1', 'nano-decode-g8', LAYER_ROW];
   if (only && !names.some((n) => only.test(n))) return [];
-  const config = parseModelConfig(
-    JSON.parse(readFileSync(fileURLToPath(new URL('../public/nano/config.json', import.meta.url)), 'utf8')),
+  const nanoJson = JSON.parse(
+    readFileSync(fileURLToPath(new URL('../public/nano/config.json', import.meta.url)), 'utf8'),
   );
+  const config = parseModelConfig(nanoJson);
   const weights = randomWeights(gpu, config, 1);
   const grid: ImageGrid = [1, 8, 8];
   const patches = grid[0] * grid[1] * grid[2];
@@ -125,5 +184,6 @@ export async function benchGenerate(
     pixels.dispose();
     disposeWeights(weights);
   }
+  if (!only || only.test(LAYER_ROW)) await layerDecode(gpu, nanoJson, runs, push);
   return rows;
 }
