@@ -42,6 +42,12 @@ export class Gpu implements TensorOwner {
   readonly hasF16: boolean;
   readonly hasSubgroups: boolean;
   readonly hasTimestamps: boolean;
+  /**
+   * A CPU adapter (lavapipe, SwiftShader) with subgroups of at least 8 lanes: it runs invocations as SIMD
+   * lanes, where per-invocation loads and workgroup barriers are costly, and the *_sg kernels (matmul,
+   * attention) share values through subgroup operations instead.
+   */
+  readonly prefersSubgroupKernels: boolean;
   readonly maxBindingSize: number;
 
   private readonly uniforms: UniformArena;
@@ -65,6 +71,7 @@ export class Gpu implements TensorOwner {
     this.hasF16 = device.features.has('shader-f16');
     this.hasSubgroups = device.features.has('subgroups');
     this.hasTimestamps = device.features.has('timestamp-query');
+    this.prefersSubgroupKernels = adapter.isFallback && this.hasSubgroups && adapter.subgroupMinSize >= 8;
     this.maxBindingSize = Math.min(
       device.limits.maxStorageBufferBindingSize,
       options.maxBindingSize ?? Infinity,

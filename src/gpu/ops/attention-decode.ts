@@ -9,8 +9,7 @@ import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
-import type { AttentionPath } from './attention.ts';
-import { prefersSubgroupMatmul } from './matmul.ts';
+import { type AttentionPath, attentionKernels } from './attention.ts';
 
 export const attentionDecodeKernel = defineKernel('attention_decode', code);
 export const attentionDecodeSgKernel = defineKernel('attention_decode_sg', sgCode);
@@ -71,10 +70,7 @@ export function attentionDecode(
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new ShapeError(`attentionDecode: scale ${scale} is not finite`);
 
-  let path = opts.path ?? 'auto';
-  if (path === 'auto') path = prefersSubgroupMatmul(gpu) && D % 4 === 0 ? 'subgroup' : 'general';
-  if (path === 'subgroup' && D % 4 !== 0)
-    throw new ShapeError(`attentionDecode: the subgroup kernel needs a head dim divisible by 4, got ${D}`);
+  const path = attentionKernels(gpu, opts.path, D, 'attentionDecode');
 
   const out = gpu.empty([B, Hq, D]);
   if (B === 0) return out;

@@ -19,7 +19,6 @@ import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
-import { prefersSubgroupMatmul } from './matmul.ts';
 
 export const attentionForwardKernel = defineKernel('attention_forward', forwardCode);
 export const attentionForwardSgKernel = defineKernel('attention_forward_sg', forwardSgCode);
@@ -42,10 +41,19 @@ export interface AttentionOptions {
 }
 
 /**
- * Which kernels run: `subgroup` (the *_sg.wgsl forward, dq and dk / dv kernels) where matmul takes its
- * subgroup kernel (CPU adapters) and the head dim is a multiple of 4; otherwise `general`.
+ * Which kernels run: `subgroup` (the *_sg.wgsl kernels) where the adapter prefers subgroup kernels (CPU
+ * adapters) and the head dim is a multiple of 4; otherwise `general`.
  */
 export type AttentionPath = 'auto' | 'general' | 'subgroup';
+
+/** The kernel family `path` (default 'auto') resolves to for head dim D; `op` names the caller in errors. */
+export function attentionKernels(gpu: Gpu, path: AttentionPath | undefined, D: number, op: string) {
+  const chosen = path ?? 'auto';
+  if (chosen === 'auto') return gpu.prefersSubgroupKernels && D % 4 === 0 ? 'subgroup' : 'general';
+  if (chosen === 'subgroup' && D % 4 !== 0)
+    throw new ShapeError(`${op}: the subgroup kernel needs a head dim divisible by 4, got ${D}`);
+  return chosen;
+}
 
 /** Queries (and keys) per workgroup of the subgroup kernels. */
 const SG_BLOCK = 8;
@@ -83,12 +91,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new ShapeError(`attention: scale ${scale} is not finite`);
 
-  let path = opts.path ?? 'auto';
-  if (path === 'auto') path = prefersSubgroupMatmul(gpu) && D % 4 === 0 ? 'subgroup' : 'general';
-  if (path === 'subgroup' && D % 4 !== 0)
-    throw new ShapeError(`attention: the subgroup kernel needs a head dim divisible by 4, got ${D}`);
-
-  const sg = path === 'subgroup';
+  const sg = attentionKernels(gpu, opts.path, D, 'attention') === 'subgroup';
   const block = sg ? SG_BLOCK : BLOCK;
   const blocks = Math.ceil(S / block);
   const maskData = buildMask(S, opts, block);
@@ -101,22 +104,13 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
 
   const out = gpu.empty([S, Hq, D]);
   const lse = gpu.empty([S, Hq]);
-  if (sg)
-    gpu.dispatch({
-      kernel: attentionForwardSgKernel,
-      variant: { overrides: { D } },
-      params: params(fwdOffset),
-      bindings: [q, k, v, mask, out, lse],
-      workgroups: [blocks, Hq],
-    });
-  else
-    gpu.dispatch({
-      kernel: attentionForwardKernel,
-      variant: { overrides: { D, BQ: BLOCK, TK: tile } },
-      params: params(fwdOffset),
-      bindings: [q, k, v, mask, out, lse],
-      workgroups: [blocks, Hq],
-    });
+  gpu.dispatch({
+    kernel: sg ? attentionForwardSgKernel : attentionForwardKernel,
+    variant: { overrides: sg ? { D } : { D, BQ: BLOCK, TK: tile } },
+    params: params(fwdOffset),
+    bindings: [q, k, v, mask, out, lse],
+    workgroups: [blocks, Hq],
+  });
 
   record(gpu, [q, k, v], [out], [q, k, v, out, lse, mask], ([dout], needs) => {
     if (!dout) return [];

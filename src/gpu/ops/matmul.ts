@@ -59,7 +59,7 @@ type Resolved = Required<Omit<Gemm, 'bias'>> & { bias: Tensor | undefined };
 
 /** Whether this adapter gets the subgroup kernel. */
 export function prefersSubgroupMatmul(gpu: Gpu): boolean {
-  return gpu.adapter.isFallback && gpu.hasSubgroups && gpu.adapter.subgroupMinSize >= 8;
+  return gpu.prefersSubgroupKernels;
 }
 
 /** Records the dispatches of one gemm. */

@@ -12,7 +12,6 @@ import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
-import { prefersSubgroupMatmul } from './matmul.ts';
 
 export const rmsNormForwardKernel = defineKernel('rmsnorm_forward', forwardCode);
 export const rmsNormBackwardKernel = defineKernel('rmsnorm_backward', backwardCode);
@@ -31,7 +30,7 @@ export function rmsNorm(gpu: Gpu, x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   if (w.dtype !== 'f32' && w.dtype !== 'f16')
     throw new ShapeError(`rmsNorm: weight must be f32 or f16, got ${w.dtype}`);
   const rows = x.size / cols;
-  const variant = { f16: w.dtype === 'f16', overrides: { WG: prefersSubgroupMatmul(gpu) ? CPU_ROW_WG : WG } };
+  const variant = { f16: w.dtype === 'f16', overrides: { WG: gpu.adapter.isFallback ? CPU_ROW_WG : WG } };
   const y = gpu.empty(x.shape);
   const rstd = gpu.empty([rows]);
   gpu.dispatch({
