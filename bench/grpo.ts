@@ -1,7 +1,8 @@
-// One GRPO step at the nano demo settings (the shipped nano checkpoint, the synthetic set, G 8 x 2
-// prompts, up to 64 new tokens, full fine-tuning): the median step time after one warm-up step, its
-// split into generation, scoring, forward + backward and optimiser, and tokens/s for generation
-// (completion tokens sampled) and training (prompt + completion tokens through forward and backward).
+// One GRPO step at the nano demo settings with 2 prompts per step where the preset has 16 (the shipped
+// nano checkpoint, the synthetic set, G 8 x 2 prompts, up to 64 new tokens, full fine-tuning): the
+// median step time after one warm-up step, its split into generation, scoring, forward + backward and
+// optimiser, and tokens/s for generation (completion tokens sampled) and training (prompt + completion
+// tokens through forward and backward).
 // The medians of each part are taken over the same runs, so they need not add up to the step's median.
 // Where the adapter has timestamp queries, one more step runs on a second, profiled device and its GPU
 // time per kernel (each dispatch in its own pass, so a little slower than unprofiled) joins the row.
@@ -48,7 +49,10 @@ export async function benchGrpo(
   const name = 'grpo-step-nano-demo';
   if (only && !only.test(name)) return [];
   const model = await loadPromptModel('nano');
-  const config = resolveConfig({ max_steps: runs + 2 }, { preset: 'nano-demo' });
+  const config = resolveConfig(
+    { max_steps: runs + 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 2 },
+    { preset: 'nano-demo' },
+  );
   const parts: Record<string, number[]> = {};
   const add = (k: string, v: number) => {
     parts[k] ??= [];

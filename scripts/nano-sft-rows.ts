@@ -4,20 +4,25 @@
 // list form, end-of-turn appended) and the raw RGB image, which the recipe preprocesses with transformers'
 // own Qwen2-VL image processor.
 //
-//   node --import ./bin/register.js scripts/nano-sft-rows.ts --seed N --rows N --out FILE_PREFIX
+//   node --import ./bin/register.js scripts/nano-sft-rows.ts --seed N --rows N --out FILE_PREFIX [--reasoning scene|target]
 //   -> FILE_PREFIX.jsonl (one row per line) and FILE_PREFIX.rgb (width * height * 3 bytes per row)
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadPromptModel } from '../src/cli/model-input.ts';
-import { NANO_TASK, syntheticDataset } from '../src/data/synthetic.ts';
+import { NANO_TASK, type ReasoningStyle, syntheticDataset } from '../src/data/synthetic.ts';
 import { buildTrainingPrompt } from '../src/grpo/rollout.ts';
 import { referenceCompletion } from '../src/grpo/sft.ts';
 import { toRgb } from '../src/model/image-processor.ts';
 import { DEFAULT_PREFILL } from '../src/model/prompt.ts';
 
 const { values } = parseArgs({
-  options: { seed: { type: 'string' }, rows: { type: 'string' }, out: { type: 'string' } },
+  options: {
+    seed: { type: 'string' },
+    rows: { type: 'string' },
+    out: { type: 'string' },
+    reasoning: { type: 'string', default: 'scene' },
+  },
 });
 if (values.seed === undefined || values.rows === undefined || values.out === undefined) {
   throw new Error('usage: nano-sft-rows.ts --seed N --rows N --out FILE_PREFIX');
@@ -26,7 +31,8 @@ const model = await loadPromptModel('nano');
 const endOfTurn = model.config.tokens.eosTokenIds[0]!;
 const meta = openSync(`${values.out}.jsonl`, 'w');
 const pixels = openSync(`${values.out}.rgb`, 'w');
-for (const row of syntheticDataset(Number(values.seed), Number(values.rows), NANO_TASK)) {
+const task = { ...NANO_TASK, reasoning: values.reasoning as ReasoningStyle };
+for (const row of syntheticDataset(Number(values.seed), Number(values.rows), task)) {
   const prompt = await buildTrainingPrompt(model, row, {
     systemPrompt: null,
     prefill: DEFAULT_PREFILL,

@@ -85,9 +85,17 @@ export interface SceneOptions {
    * bottom, so every patch's colour says where it is.
    */
   backdrop?: Backdrop;
+  /** What a reference answer's reasoning says (`reasoning` below); it leaves the scene as it is. */
+  reasoning?: ReasoningStyle;
 }
 
 export type Backdrop = 'varied' | 'position';
+
+/**
+ * `scene` (default): every object with its place, then the named one's place again.
+ * `target`: only the named object and its place.
+ */
+export type ReasoningStyle = 'scene' | 'target';
 
 /**
  * The grounding task the built-in nano checkpoint is trained on, which the CLI and the app use for the
@@ -507,18 +515,25 @@ const objectName = (obj: SceneObject): string =>
   obj.kind === 'sign' ? `the text "${obj.text}"` : `${obj.colour} ${obj.shape}`;
 
 /**
- * The reasoning of a reference answer: every object in reading order (by box centre, top to bottom,
- * then left to right) with its place, then the target's place again. Saying what is where first turns
- * "which object does the question mean" into finding the target's name in the text just written, which
- * nano learns; with the target alone in its reasoning it picked between two objects at chance.
+ * The reasoning of a reference answer. `scene`: every object in reading order (by box centre, top to
+ * bottom, then left to right) with its place, then the target's place again; saying what is where
+ * first turns "which object does the question mean" into finding the target's name in the text just
+ * written, which nano learns by SFT alone. `target`: the target and its place only, so SFT teaches the
+ * format and how to box an object, and leaves which object the question means to the reward.
  */
 export function reasoning(
   objects: readonly SceneObject[],
   target: number,
   width: number,
   height: number,
+  style: ReasoningStyle = 'scene',
 ): string {
   const place = (obj: SceneObject) => describePosition(obj.box, width, height);
+  const chosen = objects[target]!;
+  if (style === 'target')
+    return chosen.kind === 'sign'
+      ? `I can see the text "${chosen.text}" written on a sign at the ${place(chosen)}. The box covers the word.`
+      : `The ${objectName(chosen)} is at the ${place(chosen)} of the image, so the box is around it.`;
   const order = [...objects].sort(
     (a, b) => a.box[1] + a.box[3] - (b.box[1] + b.box[3]) || a.box[0] + a.box[2] - (b.box[0] + b.box[2]),
   );
@@ -528,7 +543,6 @@ export function reasoning(
     return `${article}${name} at the ${place(obj)}`;
   });
   const list = seen.length > 1 ? `${seen.slice(0, -1).join(', ')} and ${seen.at(-1)}` : seen[0]!;
-  const chosen = objects[target]!;
   const name = chosen.kind === 'sign' ? `The text "${chosen.text}"` : `The ${objectName(chosen)}`;
   return `I see ${list}. ${name} is at the ${place(chosen)}.`;
 }
@@ -574,7 +588,10 @@ export function groundingTask(seed: number, opts: SceneOptions = {}): GroundingT
       `What is the bounding box of the ${shape} that is ${colour}?`,
     ][form]!;
   }
-  const thought = reasoning(objects, chosen.i, image.width, image.height);
+  const style = opts.reasoning ?? 'scene';
+  if (style !== 'scene' && style !== 'target')
+    throw new DataOptionsError(`synthetic reasoning must be 'scene' or 'target', got ${String(style)}`);
+  const thought = reasoning(objects, chosen.i, image.width, image.height, style);
   const box: Box = [...target.box];
   return { image, question, box, answer: formatAnswer(thought, box), objects, target: chosen.i };
 }

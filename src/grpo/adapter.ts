@@ -43,7 +43,7 @@ export function withAdapterSettings(
   const set = LORA_FIELDS.filter((k) => JSON.stringify(config[k]) !== JSON.stringify(next[k]));
   if (set.length > 0)
     warn(
-      `training continues the LoRA adapter in the model folder, so its ${ADAPTER_CONFIG} sets ` +
+      `training continues the LoRA adapter it starts from, so that adapter's ${ADAPTER_CONFIG} sets ` +
         set.map((k) => `${k} ${JSON.stringify(next[k])}`).join(', '),
     );
   return next;

@@ -30,7 +30,7 @@ export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 export interface GrpoConfig {
   // --- TRL GRPOConfig: generation ---
   num_generations: number;
-  /** Not a TRL 1.13 field (removed from GRPOConfig); null = no limit. */
+  /** Not a TRL 1.13 field (removed from GRPOConfig); null = no limit. A longer prompt is refused by name. */
   max_prompt_length: number | null;
   max_completion_length: number;
   temperature: number;
@@ -212,19 +212,20 @@ export const PRESETS: Record<string, Partial<GrpoConfig>> = {
     iou_threshold: 0.5,
     box_space: 'pixels',
   },
-  // A fast run on the built-in 1M-parameter nano model: full fine-tuning, 2 prompts per update. At
-  // learning rate 1e-4 and temperature 1 the updates of 16 samples moved the SFT model off its held-out
-  // accuracy within 150 steps; 3e-5 with samples at 0.7 keeps it.
+  // GRPO on the built-in 1M-parameter nano model: full fine-tuning, 16 prompts x 8 samples per update.
+  // From the shipped checkpoint this raises held-out Acc@0.5 by more than 10 points within 300 steps
+  // (README.md); in PyTorch trials of the same checkpoint, 8 prompts per update gained about 7 points
+  // and learning rate 3e-4 lost ground.
   'nano-demo': {
     num_generations: 8,
-    per_device_train_batch_size: 8,
-    gradient_accumulation_steps: 2,
+    per_device_train_batch_size: 32,
+    gradient_accumulation_steps: 4,
     max_completion_length: 64,
     temperature: 0.7,
     loss_type: 'grpo',
     beta: 0,
     use_peft: false,
-    learning_rate: 3e-5,
+    learning_rate: 1e-4,
     lr_scheduler_type: 'constant',
     max_steps: 300,
     logging_steps: 1,

@@ -11,6 +11,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { generateBatch } from '../model/generate.ts';
 import { buildPrompt, decodeCompletion, type PromptModel } from '../model/prompt.ts';
+import { GrpoConfigError } from './config.ts';
 import type { PolicyView } from './policy.ts';
 import type { BoxSpace, ImageFrame, ParsedAnswer } from './rewards/answer.ts';
 import { scoreCompletion } from './rewards/rewards.ts';
@@ -63,6 +64,27 @@ export async function buildTrainingPrompt(
     },
     prefill: built.prefill,
   };
+}
+
+/**
+ * Refuses a prompt longer than max_prompt_length (null: no limit). Older TRL cut prompts from the left;
+ * a Qwen-VL prompt cut that way loses image tokens the vision features must fill, so the row is named
+ * instead, with what to change.
+ */
+export function checkPromptLength(
+  prompt: Pick<TrainingPrompt, 'row' | 'inputIds'>,
+  maxPromptLength: number | null,
+  imageTokenId: number,
+): void {
+  const n = prompt.inputIds.length;
+  if (maxPromptLength === null || n <= maxPromptLength) return;
+  const image = prompt.inputIds.filter((id) => id === imageTokenId).length;
+  throw new GrpoConfigError(
+    'max_prompt_length',
+    `row ${prompt.row.id}: its prompt is ${n} tokens (${image} of them for the image), more than ` +
+      `max_prompt_length ${maxPromptLength}; an image prompt cannot be shortened without losing image ` +
+      'tokens, so raise max_prompt_length (or set it to null) or lower max_pixels',
+  );
 }
 
 export interface GenerationSettings {

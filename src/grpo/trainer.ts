@@ -22,7 +22,13 @@ import { grpoLoss, type LossSettings } from './loss.ts';
 import { type Metrics, MetricWindow } from './metrics.ts';
 import { Policy, type PolicyView } from './policy.ts';
 import type { BoxSpace, ImageFrame, ParsedAnswer } from './rewards/answer.ts';
-import { buildTrainingPrompt, type Completion, rollout, type TrainingPrompt } from './rollout.ts';
+import {
+  buildTrainingPrompt,
+  type Completion,
+  checkPromptLength,
+  rollout,
+  type TrainingPrompt,
+} from './rollout.ts';
 import { type ScoredSequence, scoreSequences } from './sequences.ts';
 import { Updater } from './update.ts';
 
@@ -292,6 +298,7 @@ export class GrpoTrainer {
         }),
       ),
     );
+    for (const p of prompts) checkPromptLength(p, c.max_prompt_length, model.config.tokens.imageTokenId);
     if (lora) lora.training = false;
     let completions: Completion[];
     try {

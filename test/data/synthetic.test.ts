@@ -297,6 +297,25 @@ describe('groundingTask', () => {
     }
   });
 
+  it("with reasoning 'target', names the target and its place only; the scene and question stay", () => {
+    const opts = { text: true, objects: 3 };
+    for (const seed of SEEDS.slice(0, 12)) {
+      const scene = groundingTask(seed, opts);
+      const task = groundingTask(seed, { ...opts, reasoning: 'target' });
+      expect(task.question).toBe(scene.question);
+      expect(task.box).toEqual(scene.box);
+      expect(task.image.data).toEqual(scene.image.data);
+      const t = task.objects[task.target]!;
+      const where = describePosition(t.box, task.image.width, task.image.height);
+      expect(parseAnswer(task.answer).thought).toBe(
+        t.kind === 'sign'
+          ? `I can see the text "${t.text}" written on a sign at the ${where}. The box covers the word.`
+          : `The ${t.colour} ${t.shape} is at the ${where} of the image, so the box is around it.`,
+      );
+    }
+    expect(() => groundingTask(1, { reasoning: 'all' as never })).toThrow(DataOptionsError);
+  });
+
   it('with distractors, every other shape shares the colour or the shape of an anchor, never both', () => {
     for (const seed of SEEDS) {
       const objs = shapes(generateScene(seed, { objects: 5, minSize: 10, maxSize: 24 }).objects);

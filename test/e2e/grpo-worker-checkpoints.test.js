@@ -268,7 +268,7 @@ test('stored runs in OPFS: checkpoints, list, eval, export, resume, delete', {
       const conflict = await waitFor(page, from, 'config error', (e) => e.type === 'error');
       assert.equal(conflict.kind, 'config');
       assert.equal(conflict.field, 'learning_rate');
-      assert.match(conflict.message, /was trained with 0\.00003/);
+      assert.match(conflict.message, /was trained with 0\.0001/);
       await waitFor(page, from, 'idle', (e) => e.type === 'state' && e.state === 'idle');
 
       from = await count();

@@ -91,7 +91,7 @@ test('nano trains two steps in the worker: ready, progress, states, metrics, sam
     assert.deepEqual(ready.dataset, { name: 'synthetic (seed 7, 8 rows)', rows: 8 });
     assert.equal(ready.totalSteps, 2);
     assert.equal(ready.config.num_generations, 2);
-    assert.equal(ready.config.learning_rate, 3e-5, 'the preset applies under the request');
+    assert.equal(ready.config.learning_rate, 1e-4, 'the preset applies under the request');
 
     const progress = all.filter((e) => e.type === 'progress');
     const phase = (p) => progress.filter((e) => e.phase === p);

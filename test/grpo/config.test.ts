@@ -395,17 +395,17 @@ describe('presets', () => {
     });
   });
 
-  it('nano-demo: a short full fine-tuning run, 2 prompts per step', () => {
+  it('nano-demo: a full fine-tuning run of 300 steps, 16 prompts per step', () => {
     const c = resolveConfig({}, { preset: 'nano-demo' });
     expect(c).toMatchObject({
       num_generations: 8,
-      per_device_train_batch_size: 8,
-      gradient_accumulation_steps: 2,
+      per_device_train_batch_size: 32,
+      gradient_accumulation_steps: 4,
       max_completion_length: 64,
       loss_type: 'grpo',
       beta: 0,
       use_peft: false,
-      learning_rate: 3e-5,
+      learning_rate: 1e-4,
       lr_scheduler_type: 'constant',
       max_steps: 300,
       logging_steps: 1,
@@ -414,8 +414,8 @@ describe('presets', () => {
       box_space: 'auto',
       temperature: 0.7,
     });
-    expect(derivedSizes(c).promptsPerGeneration).toBe(2);
-    expect(totalOptimizerSteps(c, 10)).toBe(300);
+    expect(derivedSizes(c).promptsPerGeneration).toBe(16);
+    expect(totalOptimizerSteps(c, 100)).toBe(300);
   });
 
   it('sit between the defaults and the input', () => {
@@ -721,7 +721,7 @@ describe('parseConfigText', () => {
   it('a preset key picks a preset under the file', () => {
     const c = parseConfigText('preset: nano-demo\nmax_steps: 20\n', 'nano.yaml');
     expect(c.max_steps).toBe(20);
-    expect(c.learning_rate).toBe(3e-5);
+    expect(c.learning_rate).toBe(1e-4);
     expect(parseConfigText('preset: tutorial\n', 't.yaml', { preset: 'tutorial' }).beta).toBe(0.04);
     const e = fileErrorFor('preset: tutorial\n', 't.yaml', { preset: 'nano-demo' });
     expect(e.field).toBe('preset');

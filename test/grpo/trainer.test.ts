@@ -4,6 +4,7 @@
 // test reward with spread makes the advantages non-zero whatever nano writes.
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/context.ts';
+import { GrpoConfigError } from '../../src/grpo/config.ts';
 import type { Weights } from '../../src/model/weights.ts';
 import { setupGpu } from '../helpers.ts';
 import { LENGTH_REWARD, nanoRun } from './nano-run.ts';
@@ -105,5 +106,21 @@ describe('GRPO training steps on nano', () => {
     const bAfter = Float32Array.from(await g.read(lora.adapters.values().next().value!.B));
     expect(changed(bBefore, bAfter)).toBe(true);
     run.dispose();
+  });
+
+  it('refuses a prompt over max_prompt_length by name, and trains with it raised', async () => {
+    const g = gpu();
+    const tight = await setup(g, { max_steps: 1, max_prompt_length: 20 });
+    const refused = await tight.trainer.trainStep().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GrpoConfigError);
+    expect((refused as GrpoConfigError).field).toBe('max_prompt_length');
+    expect((refused as Error).message).toMatch(
+      /^row synthetic-5-\d+: its prompt is \d+ tokens \([1-9]\d* of them for the image\), more than max_prompt_length 20;/,
+    );
+    expect((refused as Error).message).toContain('lower max_pixels');
+    tight.dispose();
+    const roomy = await setup(g, { max_steps: 1, max_prompt_length: 200 });
+    expect(Number.isFinite((await roomy.trainer.trainStep()).metrics.loss)).toBe(true);
+    roomy.dispose();
   });
 });
