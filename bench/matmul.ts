@@ -1,7 +1,9 @@
 // Matmul benchmark: our kernel against onnxruntime-web's MatMul on its WebGPU EP (same adapter,
-// GPU-resident inputs and outputs on both sides) and on its wasm EP, at square and Qwen2-VL-2B MLP shapes.
+// GPU-resident inputs and outputs on both sides) and on its wasm EP, at square and Qwen2-VL-2B MLP shapes;
+// ours also with B in f16 (weights as `--weight-dtype f16` loads them) where the adapter has shader-f16.
 import type { Gpu } from '../src/gpu/context.ts';
 import { matmul } from '../src/gpu/ops/matmul.ts';
+import type { DType } from '../src/gpu/tensor.ts';
 import { filled } from './fill.ts';
 import { ortWasmMatmul, ortWebgpuMatmul } from './ort.ts';
 import { gflops, measure } from './timing.ts';
@@ -12,6 +14,8 @@ export interface MatmulRow {
   k: number;
   n: number;
   ours_gflops: number;
+  /** B (the weights) in f16, A and C f32; null without shader-f16. */
+  ours_f16_gflops: number | null;
   ort_webgpu_gflops: number | null;
   ort_wasm_gflops: number | null;
 }
@@ -25,9 +29,16 @@ export const MATMUL_SHAPES: { name: string; m: number; k: number; n: number }[] 
   { name: 'qwen2vl-2b-mlp-down', m: 512, k: 8960, n: 1536 },
 ];
 
-async function ours(gpu: Gpu, m: number, k: number, n: number, runs: number): Promise<number> {
+async function ours(
+  gpu: Gpu,
+  m: number,
+  k: number,
+  n: number,
+  runs: number,
+  weights: DType = 'f32',
+): Promise<number> {
   const a = gpu.tensor(filled(m * k, 1), [m, k]);
-  const b = gpu.tensor(filled(k * n, 2), [k, n]);
+  const b = gpu.tensor(filled(k * n, 2), [k, n], weights);
   const c = gpu.empty([m, n]);
   try {
     const t = await measure(
@@ -75,11 +86,12 @@ export async function benchMatmul(
     const row: MatmulRow = {
       ...s,
       ours_gflops: await ours(gpu, s.m, s.k, s.n, runs),
+      ours_f16_gflops: gpu.hasF16 ? await ours(gpu, s.m, s.k, s.n, runs, 'f16') : null,
       ort_webgpu_gflops: await ort(() => ortWebgpuMatmul(gpu.device, s.m, s.k, s.n), flops, runs, log),
       ort_wasm_gflops: await ort(() => ortWasmMatmul(s.m, s.k, s.n), flops, runs, log),
     };
     log(
-      `  ${s.name.padEnd(22)} ours ${row.ours_gflops.toFixed(2)}  ort-webgpu ${row.ort_webgpu_gflops?.toFixed(2) ?? '-'}` +
+      `  ${s.name.padEnd(22)} ours ${row.ours_gflops.toFixed(2)}  ours-f16 ${row.ours_f16_gflops?.toFixed(2) ?? '-'}  ort-webgpu ${row.ort_webgpu_gflops?.toFixed(2) ?? '-'}` +
         `  ort-wasm ${row.ort_wasm_gflops?.toFixed(2) ?? '-'} GFLOP/s`,
     );
     rows.push(row);
