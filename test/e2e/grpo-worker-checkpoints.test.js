@@ -366,7 +366,10 @@ test('stored runs in OPFS: checkpoints, list, eval, export, resume, delete', {
       assert.deepEqual([use_peft, lora_r, lora_alpha], [true, 4, 8]);
       assert.equal(continued.model.trainableParameters, ready.model.trainableParameters);
       const note = (await events(page)).slice(from).find((e) => e.type === 'warning');
-      assert.match(note?.message ?? '', /LoRA adapter in the model folder.* use_peft true, lora_r 4/);
+      assert.match(
+        note?.message ?? '',
+        /continues the LoRA adapter it starts from.* use_peft true, lora_r 4/,
+      );
       await waitFor(page, from, 'paused', (e) => e.type === 'state' && e.state === 'paused');
       await send(page, { type: 'step' });
       const step = await waitFor(page, from, 'metrics', (e) => e.type === 'metrics' || e.type === 'error');
