@@ -174,6 +174,11 @@ function resolveOptions(opts: SceneOptions): ResolvedOptions {
       `synthetic backdrop must be 'varied' or 'position', got ${String(o.backdrop)}`,
     );
   }
+  if (opts.reasoning !== undefined && opts.reasoning !== 'scene' && opts.reasoning !== 'target') {
+    throw new DataOptionsError(
+      `synthetic reasoning must be 'scene' or 'target', got ${String(opts.reasoning)}`,
+    );
+  }
   const int = (v: number, name: string, min: number): void => {
     if (!Number.isInteger(v) || v < min) {
       throw new DataOptionsError(`synthetic ${name} must be an integer >= ${min}, got ${String(v)}`);
@@ -588,10 +593,7 @@ export function groundingTask(seed: number, opts: SceneOptions = {}): GroundingT
       `What is the bounding box of the ${shape} that is ${colour}?`,
     ][form]!;
   }
-  const style = opts.reasoning ?? 'scene';
-  if (style !== 'scene' && style !== 'target')
-    throw new DataOptionsError(`synthetic reasoning must be 'scene' or 'target', got ${String(style)}`);
-  const thought = reasoning(objects, chosen.i, image.width, image.height, style);
+  const thought = reasoning(objects, chosen.i, image.width, image.height, opts.reasoning);
   const box: Box = [...target.box];
   return { image, question, box, answer: formatAnswer(thought, box), objects, target: chosen.i };
 }
