@@ -79,7 +79,18 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       new PerformanceObserver((list) => {
         for (const e of list.getEntries()) longTasks.push(e.duration);
       }).observe({ type: 'longtask' });
-      Object.assign(window, { frameGaps: gaps, longTasks });
+      // Frames over 100 ms and the scripts that ran in them (none: the page waited on something else).
+      const slowFrames = /** @type {string[]} */ ([]);
+      new PerformanceObserver((list) => {
+        for (const e of /** @type {any[]} */ (list.getEntries())) {
+          if (e.duration <= 100) continue;
+          const scripts = e.scripts.map(
+            (/** @type {any} */ s) => `${s.invoker || s.invokerType} ${Math.round(s.duration)} ms`,
+          );
+          slowFrames.push(`${Math.round(e.duration)} ms [${scripts.join(', ') || 'no script'}]`);
+        }
+      }).observe({ type: 'long-animation-frame' });
+      Object.assign(window, { frameGaps: gaps, longTasks, slowFrames });
       let last = performance.now();
       const tick = (/** @type {number} */ now) => {
         gaps.push(now - last);
@@ -116,15 +127,18 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
       .getByTestId('run-state')
       .filter({ hasText: /^finished$/ })
       .waitFor({ timeout: 540_000 });
-    const { gaps, longTasks } = await page.evaluate(() => {
-      const w = /** @type {{ frameGaps: number[], longTasks: number[] }} */ (/** @type {unknown} */ (window));
-      return { gaps: w.frameGaps.slice(1), longTasks: w.longTasks };
+    const { gaps, longTasks, slowFrames } = await page.evaluate(() => {
+      const w = /** @type {{ frameGaps: number[], longTasks: number[], slowFrames: string[] }} */ (
+        /** @type {unknown} */ (window)
+      );
+      return { gaps: w.frameGaps.slice(1), longTasks: w.longTasks, slowFrames: w.slowFrames };
     });
     const sorted = [...gaps].sort((a, b) => a - b);
     console.log(
       `# frames while training: ${gaps.length}, longest gap ${Math.round(sorted.at(-1) ?? 0)} ms, ` +
         `99th percentile ${Math.round(sorted[Math.floor(0.99 * (sorted.length - 1))] ?? 0)} ms; ` +
-        `main-thread tasks over 50 ms: ${longTasks.length}, longest ${Math.round(Math.max(0, ...longTasks))} ms`,
+        `main-thread tasks over 50 ms: ${longTasks.length}, longest ${Math.round(Math.max(0, ...longTasks))} ms; ` +
+        `frames over 100 ms: ${slowFrames.join('; ') || 'none'}`,
     );
 
     assert.equal(((await page.getByTestId('run-error').textContent()) ?? '').trim(), '');

@@ -63,7 +63,6 @@ describe('estimateMemory', () => {
         completionTokens: mean(completions),
         weightBytes: 4,
       });
-      console.log('DBG', measured, JSON.stringify(e));
       expect(e.parameters).toBe(1_128_192);
       expect(e.total / measured).toBeGreaterThan(0.85);
       expect(e.total / measured).toBeLessThan(1.15);

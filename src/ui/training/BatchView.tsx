@@ -2,12 +2,16 @@
 // G predicted boxes coloured by total reward (reward-colour.ts), each over a dark outline; hovering a box
 // names its completion, clicking a stage (or the arrow keys) selects that prompt for the completions list,
 // and the selected prompt is drawn large, to zoom (wheel) and pan (drag). A legend gives the colour scale.
+// The stages stay mounted from step to step (a new batch redraws them) and the first batch's mount one per
+// frame: creating a stage is the costliest thing the page does.
 
+import type Konva from 'konva';
 import type { KonvaEventObject } from 'konva/lib/Node';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { Image as KonvaImage, Layer, Rect, Stage } from 'react-konva';
 import type { SampleRecord } from '../../grpo/trainer.ts';
 import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
+import { useProgressive, useQueued } from '../useProgressive.ts';
 import { nextSelection } from './keyboard.ts';
 import { legendStops, OUTLINE, type RewardRange, rewardColour, rewardRange } from './reward-colour.ts';
 import type { RunView } from './run-store.ts';
@@ -61,7 +65,19 @@ function Outlined(props: { box: readonly number[]; scale: number; colour: string
   );
 }
 
-function SampleStage(props: {
+const GROUND_TRUTH_DASH = [5, 3];
+/** The completion a hit rect stands for (its id is `c` and the index), or null off the boxes. */
+function completionAt(e: KonvaEventObject<MouseEvent | TouchEvent>): number | null {
+  const id = e.target.id();
+  return id.startsWith('c') ? Number(id.slice(1)) : null;
+}
+
+/**
+ * One konva stage; memo, as react-konva redraws a stage each time it renders. A thumbnail takes a new
+ * batch when its turn comes (useQueued), so that a step's sixteen redraws do not share a frame; the
+ * handlers are the stage's own, not each box's, and keep their identity from step to step.
+ */
+const SampleStage = memo(function SampleStage(props: {
   record: SampleRecord;
   image: Thumbnail | null;
   index: number;
@@ -70,32 +86,57 @@ function SampleStage(props: {
   onHover: (h: Hover | null) => void;
   /** The large, zoomable view's longer edge in px (default: a thumbnail of DISPLAY px). */
   large?: number;
+  /** The large view goes back to 1x when this changes (a new step or selection). */
+  view?: string;
 }) {
-  const { record, image, index, range, large } = props;
+  const { index, range, large, view, onHover } = props;
+  const given = useMemo(() => ({ record: props.record, image: props.image }), [props.record, props.image]);
+  const queued = useQueued(large === undefined ? given : null);
+  const { record, image } = queued ?? given;
   const canvas = useMemo(() => toCanvas(image), [image]);
+  const stage = useRef<Konva.Stage>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new view is the reason to reset
+  useEffect(() => {
+    stage.current?.scale({ x: 1, y: 1 });
+    stage.current?.position({ x: 0, y: 0 });
+  }, [view]);
+  const handlers = useMemo(() => {
+    const select = (e: KonvaEventObject<MouseEvent | TouchEvent>) =>
+      runStore.getState().select({ prompt: index, completion: completionAt(e) ?? 0 });
+    return {
+      onClick: select,
+      onTap: select,
+      onMouseOver: (e: KonvaEventObject<MouseEvent>) => {
+        const k = completionAt(e);
+        if (k !== null) onHover({ prompt: index, completion: k });
+      },
+      onMouseOut: (e: KonvaEventObject<MouseEvent>) => {
+        if (completionAt(e) !== null) onHover(null);
+      },
+    };
+  }, [index, onHover]);
   const scale = (large ?? DISPLAY) / Math.max(record.frame.width, record.frame.height);
   const width = Math.round(record.frame.width * scale);
   const height = Math.round(record.frame.height * scale);
-  const select = () => runStore.getState().select({ prompt: index, completion: 0 });
   return (
     <figure
       className={large !== undefined ? 'inspector-stage' : `batch-sample${props.selected ? ' selected' : ''}`}
       data-testid={large !== undefined ? 'inspector-stage' : 'batch-sample'}
     >
       <Stage
+        ref={stage}
         width={width}
         height={height}
-        onClick={select}
-        onTap={select}
+        {...handlers}
         {...(large !== undefined ? { draggable: true, onWheel: zoom } : {})}
       >
         <Layer>
           {canvas ? (
-            <KonvaImage image={canvas} width={width} height={height} />
+            <KonvaImage image={canvas} width={width} height={height} listening={false} />
           ) : (
-            <Rect width={width} height={height} fill="#3a3f4b" />
+            <Rect width={width} height={height} fill="#3a3f4b" listening={false} />
           )}
-          <Outlined box={record.box} scale={scale} colour="#ffffff" dash={[5, 3]} />
+          <Outlined box={record.box} scale={scale} colour="#ffffff" dash={GROUND_TRUTH_DASH} />
           {record.completions.map((c, k) =>
             c.boxPixels ? (
               // Completions are fixed once reported: their index is their identity.
@@ -110,6 +151,7 @@ function SampleStage(props: {
               <Rect
                 // biome-ignore lint/suspicious/noArrayIndexKey: see above
                 key={`hit-${k}`}
+                id={`c${k}`}
                 x={x1}
                 y={y1}
                 width={x2 - x1}
@@ -118,9 +160,6 @@ function SampleStage(props: {
                 stroke="transparent"
                 hitStrokeWidth={8}
                 fillEnabled={false}
-                onMouseEnter={() => props.onHover({ prompt: index, completion: k })}
-                onMouseLeave={() => props.onHover(null)}
-                onClick={() => runStore.getState().select({ prompt: index, completion: k })}
               />
             );
           })}
@@ -132,16 +171,19 @@ function SampleStage(props: {
       </figcaption>
     </figure>
   );
-}
+});
 
 export function BatchView({ run }: { run: RunView }) {
   const selected = useRun((s) => s.selected);
   const [hover, setHover] = useState<Hover | null>(null);
-  const range = rewardRange(run.ready!.config);
+  const config = run.ready!.config;
+  const range = useMemo(() => rewardRange(config), [config]);
   const hovered = hover ? run.batch[hover.prompt]?.completions[hover.completion] : undefined;
   const step = run.batch[0]?.step ?? run.step;
   const batch = run.batch;
   const selectedIndex = Math.min(selected?.prompt ?? 0, Math.max(0, batch.length - 1));
+  // The large view first, then the thumbnails.
+  const shown = useProgressive(batch.length + 1);
   // The large view takes LARGE px, or the width there is (a phone).
   const room = useRef<HTMLDivElement>(null);
   const [roomWidth, setRoomWidth] = useState(LARGE);
@@ -182,11 +224,11 @@ export function BatchView({ run }: { run: RunView }) {
         ))}
       </ul>
       <div className="batch-grid">
-        {run.batch.map((record, i) => (
+        {run.batch.slice(0, Math.max(0, shown - 1)).map((record, i) => (
           <SampleStage
-            // A prompt can be drawn twice in one batch (across an epoch's end): the index disambiguates.
+            // A stage per place in the batch, kept from step to step.
             // biome-ignore lint/suspicious/noArrayIndexKey: see above
-            key={`${record.step}-${record.id}-${i}`}
+            key={i}
             record={record}
             image={run.batchImages[i] ?? null}
             index={i}
@@ -197,10 +239,8 @@ export function BatchView({ run }: { run: RunView }) {
         ))}
       </div>
       <div ref={room}>
-        {batch.length > 0 && (
+        {shown > 0 && batch.length > 0 && (
           <SampleStage
-            // A new selection starts at 1x.
-            key={`large-${step}-${selectedIndex}`}
             record={batch[selectedIndex]!}
             image={run.batchImages[selectedIndex] ?? null}
             index={selectedIndex}
@@ -208,6 +248,7 @@ export function BatchView({ run }: { run: RunView }) {
             selected
             onHover={setHover}
             large={Math.max(DISPLAY, Math.min(LARGE, roomWidth))}
+            view={`${step}-${selectedIndex}`}
           />
         )}
       </div>

@@ -1,6 +1,8 @@
 // The run's settings: a preset and, over it, the fields of FORM_FIELDS by TRL's names, and the rest behind
 // "More settings" (empty = the preset's value, shown as the placeholder). Errors name the field, as config files' do; Enter trains.
-// While a run is loaded the form is read-only and shows the run's resolved configuration.
+// While a run is loaded the form is read-only and shows the run's resolved configuration; it renders again
+// only when its own props change, not with each of the run's events.
+import { memo } from 'react';
 import { type GrpoConfig, PRESETS } from '../../grpo/config.ts';
 import {
   FORM_FIELDS,
@@ -11,7 +13,7 @@ import {
   MORE_FIELDS,
 } from './config-inputs.ts';
 
-export function ConfigForm(props: {
+export const ConfigForm = memo(function ConfigForm(props: {
   preset: string;
   inputs: FormInputs;
   result: FormResult;
@@ -68,7 +70,7 @@ export function ConfigForm(props: {
       )}
     </form>
   );
-}
+});
 
 function Field(props: {
   field: FormField;

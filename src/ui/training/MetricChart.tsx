@@ -1,5 +1,4 @@
-// One live chart (uPlot) of a few metrics against the optimiser step, redrawn as steps arrive. Charts are
-// built one per animation frame, so the first step's dozen do not stall the page.
+// One live chart (uPlot) of a few metrics against the optimiser step, redrawn as steps arrive.
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -10,29 +9,6 @@ const WIDTH = 260;
 
 const HEIGHT = 130;
 const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000];
-
-/** Charts waiting to be built, one per animation frame: a dozen appearing together never block a frame. */
-const waiting: (() => void)[] = [];
-let scheduled = false;
-
-function buildNext(): void {
-  waiting.shift()?.();
-  scheduled = waiting.length > 0;
-  if (scheduled) requestAnimationFrame(buildNext);
-}
-
-/** Queues `build`; the returned function takes it off the queue if it has not run. */
-function buildSoon(build: () => void): () => void {
-  waiting.push(build);
-  if (!scheduled) {
-    scheduled = true;
-    requestAnimationFrame(buildNext);
-  }
-  return () => {
-    const i = waiting.indexOf(build);
-    if (i >= 0) waiting.splice(i, 1);
-  };
-}
 
 export function MetricChart({
   title,
@@ -52,39 +28,35 @@ export function MetricChart({
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: the chart is rebuilt only when its series change
   useEffect(() => {
-    let chart: uPlot | null = null;
-    const cancel = buildSoon(() => {
-      if (!box.current) return;
-      chart = new uPlot(
-        {
-          width: WIDTH,
-          height: HEIGHT,
-          scales: { x: { time: false } },
-          legend: { live: false },
-          cursor: { drag: { x: false, y: false } },
-          axes: [
-            // Steps are whole numbers.
-            { size: 28, incrs: STEP_INCREMENTS },
-            { size: 48, values: (_, splits) => splits.map(tickLabel) },
-          ],
-          series: [
-            { label: 'step' },
-            ...metrics.map((m, i) => ({
-              label: m,
-              stroke: COLOURS[i % COLOURS.length]!,
-              width: 1.5,
-              spanGaps: true,
-            })),
-          ],
-        },
-        latest.current as uPlot.AlignedData,
-        box.current,
-      );
-      plot.current = chart;
-    });
+    if (!box.current) return;
+    const chart = new uPlot(
+      {
+        width: WIDTH,
+        height: HEIGHT,
+        scales: { x: { time: false } },
+        legend: { live: false },
+        cursor: { drag: { x: false, y: false } },
+        axes: [
+          // Steps are whole numbers.
+          { size: 28, incrs: STEP_INCREMENTS },
+          { size: 48, values: (_, splits) => splits.map(tickLabel) },
+        ],
+        series: [
+          { label: 'step' },
+          ...metrics.map((m, i) => ({
+            label: m,
+            stroke: COLOURS[i % COLOURS.length]!,
+            width: 1.5,
+            spanGaps: true,
+          })),
+        ],
+      },
+      latest.current as uPlot.AlignedData,
+      box.current,
+    );
+    plot.current = chart;
     return () => {
-      cancel();
-      chart?.destroy();
+      chart.destroy();
       plot.current = null;
     };
   }, [key]);

@@ -19,9 +19,11 @@ const created = (iso: string) => {
 
 export function RunsPanel({ model, openedDataset }: { model: ModelChoice; openedDataset: string | null }) {
   const stored = useStoredRuns();
-  const run = useRun((s) => s.run);
-  const busyRun = run.state === 'running' || run.state === 'paused' || run.state === 'starting';
-  const loadedId = run.state === 'stopped' || run.state === 'idle' ? null : (run.ready?.run.id ?? null);
+  // Only the run's state and id: the panel does not render again with each of the run's events.
+  const state = useRun((s) => s.run.state);
+  const runId = useRun((s) => s.run.ready?.run.id ?? null);
+  const busyRun = state === 'running' || state === 'paused' || state === 'starting';
+  const loadedId = state === 'stopped' || state === 'idle' ? null : runId;
   const { list } = stored;
   return (
     <section className="panel runs-panel" data-testid="runs-panel">

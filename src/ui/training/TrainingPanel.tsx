@@ -3,13 +3,14 @@
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
 // metrics' live charts (Charts), the batch's boxes (BatchView), the selected prompt's completions
 // (Completions) and every sample seen (SamplesTable).
-import { useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { inputEntries } from '../../data/files/drop-browser.ts';
 import type { AdapterSummary } from '../../gpu/adapter.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
 import type { DatasetSource, ImageSize } from '../../grpo/worker/protocol.ts';
 import { postToWorker } from '../grpo-worker.ts';
+import { useProgressive } from '../useProgressive.ts';
 import { BatchView } from './BatchView.tsx';
 import { Charts } from './Charts.tsx';
 import { Completions } from './Completions.tsx';
@@ -109,11 +110,18 @@ export function TrainingPanel({
   const [inputs, setInputs] = useState<FormInputs>({});
   const result = useMemo(() => readFormInputs(inputs, preset), [inputs, preset]);
   const send = (type: 'pause' | 'resume' | 'step' | 'stop') => postToWorker({ type });
-  const train = () => {
+  // Train reads the latest settings through a ref, so that the form (given it) renders again only when
+  // they change, not when the run starts.
+  const trainWith = useRef(() => {});
+  trainWith.current = () => {
     if (loaded || !result.ok) return;
     startRun({ model: model.source, dataset, preset, config: result.layer });
   };
-  const setInput = (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value }));
+  const train = useCallback(() => trainWith.current(), []);
+  const setInput = useCallback(
+    (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value })),
+    [],
+  );
   return (
     <section className="panel training-panel" data-testid="training-panel">
       <h2>Training</h2>
@@ -204,17 +212,27 @@ export function TrainingPanel({
           Step {latest.step} skipped its update: {latest.skipped}
         </p>
       )}
-      <Charts run={run} />
-      {later.batch.length > 0 && later.ready && (
-        <>
-          <BatchView run={later} />
-          <Completions run={later} />
-          <SamplesTable run={later} />
-        </>
-      )}
+      <Charts run={later} />
+      {later.batch.length > 0 && later.ready && <BatchDetails run={later} />}
     </section>
   );
 }
+
+/**
+ * The batch, the selected prompt's completions and the samples table; on the first batch, one per frame.
+ * Given the deferred view, it skips the urgent pass of each run event (memo).
+ */
+const BatchDetails = memo(function BatchDetails({ run }: { run: RunView }) {
+  // The batch view mounts its own stages a turn each; then the completions, then the table.
+  const parts = useProgressive(2);
+  return (
+    <>
+      <BatchView run={run} />
+      {parts >= 1 && <Completions run={run} />}
+      {parts >= 2 && <SamplesTable run={run} />}
+    </>
+  );
+});
 
 /** Picks a checkpoint folder (a drop on the page does the same), or goes back to nano. */
 function ModelPicker({
