@@ -6,6 +6,7 @@ import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDatasetCommand } from './inspect-dataset.ts';
+import { planCommand } from './plan.ts';
 import { promptCommand } from './prompt.ts';
 import { sftCommand } from './sft.ts';
 import { trainCommand } from './train.ts';
@@ -27,6 +28,9 @@ Usage:
                [--box-field F] [--decode]
                           validation report of a JSON / JSONL grounding dataset (a file, or a
                           folder with one plus its images): rows, usable rows, every issue
+  vgrpo plan [--model nano|DIR] [--config FILE] [--preset NAME] [--image WxH] [--memory GIB] [--json]
+                          the memory a run needs at its peak, whether it fits, and what would
+                          make it fit; loads no weights
   vgrpo train [--model nano|DIR] [--dataset synthetic|PATH] [--config FILE] [--preset NAME]
                [--max-steps N] [--resume DIR] [--out DIR]
                           GRPO fine-tuning with a progress bar; writes metrics.jsonl, samples.jsonl
@@ -53,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
         return await generateCommand(rest);
       case 'inspect-dataset':
         return await inspectDatasetCommand(rest);
+      case 'plan':
+        return await planCommand(rest);
       case 'train':
         return await trainCommand(rest);
       case 'sft':

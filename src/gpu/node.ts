@@ -1,7 +1,13 @@
 // WebGPU in Node through Dawn (the `webgpu` npm package). Imported only by Node entry points (CLI,
 // tests, benchmarks), never by the browser bundle.
 import { create, globals } from 'webgpu';
-import { adapterLabel, pickAdapter, requestDevice } from './adapter.ts';
+import {
+  type AdapterSummary,
+  adapterLabel,
+  pickAdapter,
+  requestDevice,
+  summariseAdapter,
+} from './adapter.ts';
 import { Gpu, type GpuOptions } from './context.ts';
 
 const FIX_HINT =
@@ -30,4 +36,9 @@ export async function createNodeGpu(options: NodeGpuOptions = {}): Promise<Gpu> 
   const req = await requestDevice(adapter);
   if (options.announce ?? true) process.stderr.write(`WebGPU adapter: ${adapterLabel(req.summary)}\n`);
   return new Gpu(req.device, req.summary, options);
+}
+
+/** What the best adapter offers (features, limits), without creating a device. */
+export async function nodeAdapterSummary(): Promise<AdapterSummary> {
+  return summariseAdapter(await pickAdapter(dawn(), FIX_HINT));
 }

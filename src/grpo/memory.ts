@@ -7,10 +7,14 @@
 // bounds by maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
 
 import { type ModelConfig, parameterCount } from '../model/config.ts';
+import { type ImageProcessorOptions, smartResize } from '../model/image-processor.ts';
 import { loraModuleShapes } from '../model/lora.ts';
 import { derivedSizes, type GrpoConfig } from './config.ts';
+import { resolveWeightDtype } from './weight-dtype.ts';
 
 const F32 = 4;
+/** Prompt text around the image pads: template, question, prefill. */
+const PROMPT_TEXT_TOKENS = 64;
 const POOL_ROUNDING = 1.125;
 
 export interface MemoryInputs {
@@ -35,6 +39,11 @@ export interface MemoryEstimate {
   microBatch: number;
   /** weights + training + the larger phase. */
   total: number;
+  /** Of `generation`: the KV cache. */
+  kvCache: number;
+  /** Of `training`: gradients (one float per trainable value) and Adam's two moments (two). */
+  gradients: number;
+  optimizer: number;
   /** The largest single buffer, in bytes. */
   largestBuffer: number;
   parameters: number;
@@ -53,6 +62,31 @@ function decoderFloatsPerToken(m: ModelConfig): number {
 function visionFloatsPerPatch(m: ModelConfig): number {
   const v = m.vision;
   return 7 * v.hiddenSize + (v.mlpKind === 'gated' ? 3 : 2) * v.intermediateSize + v.numHeads;
+}
+
+/** The estimate's inputs for the dataset's largest image as the processor resizes it (min / max pixels). */
+export function memoryInputs(
+  model: ModelConfig,
+  processor: ImageProcessorOptions,
+  config: GrpoConfig,
+  image: { width: number; height: number },
+  hasF16: boolean,
+): MemoryInputs & { resized: { width: number; height: number } } {
+  const v = model.vision;
+  const [height, width] = smartResize(
+    image.height,
+    image.width,
+    v.patchSize * v.spatialMergeSize,
+    config.min_pixels ?? processor.minPixels,
+    config.max_pixels ?? processor.maxPixels,
+  );
+  const patches = (height / v.patchSize) * (width / v.patchSize);
+  return {
+    promptTokens: PROMPT_TEXT_TOKENS + patches / v.spatialMergeSize ** 2,
+    imagePatches: patches,
+    weightBytes: resolveWeightDtype(config, hasF16) === 'f16' ? 2 : 4,
+    resized: { width, height },
+  };
 }
 
 export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInputs): MemoryEstimate {
@@ -109,6 +143,9 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
     generation: pooled(generation),
     microBatch: pooled(microBatch),
     total: weights + training + pooled(Math.max(generation, microBatch)),
+    kvCache: pooled(kvCache),
+    gradients: trainableParameters * F32,
+    optimizer: trainableParameters * 2 * F32,
     largestBuffer,
     parameters,
     trainableParameters,

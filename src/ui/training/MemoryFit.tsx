@@ -6,15 +6,13 @@ import { NANO_TASK } from '../../data/synthetic.ts';
 import type { AdapterSummary } from '../../gpu/adapter.ts';
 import { formatBytes } from '../../gpu/errors.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
-import { bufferFit, estimateMemory, type MemoryInputs } from '../../grpo/memory.ts';
-import { resolveWeightDtype } from '../../grpo/weight-dtype.ts';
+import { bufferFit, estimateMemory, memoryInputs } from '../../grpo/memory.ts';
 import type { DatasetSource, ImageSize } from '../../grpo/worker/protocol.ts';
 import { type ModelConfig, parseModelConfig } from '../../model/config.ts';
 import {
   type ImageProcessorOptions,
   imageOptionsFromConfig,
   QWEN_VL_IMAGE_DEFAULTS,
-  smartResize,
 } from '../../model/image-processor.ts';
 import type { ModelChoice } from './model-choice.ts';
 
@@ -22,8 +20,6 @@ import type { ModelChoice } from './model-choice.ts';
 const SYNTHETIC_IMAGE: ImageSize = { width: NANO_TASK.width!, height: NANO_TASK.height! };
 /** When a dataset's image sizes are not known: a 1024 x 1024 photograph. */
 const ASSUMED_IMAGE: ImageSize = { width: 1024, height: 1024 };
-/** Prompt text around the image pads: template, question, prefill. */
-const PROMPT_TEXT_TOKENS = 64;
 
 interface ModelFiles {
   config: ModelConfig;
@@ -49,31 +45,6 @@ async function readModelFiles(model: ModelChoice): Promise<ModelFiles> {
   return {
     config: parseModelConfig(await config.text()),
     images: processor ? imageOptionsFromConfig(JSON.parse(await processor.text())) : QWEN_VL_IMAGE_DEFAULTS,
-  };
-}
-
-/** The estimate's inputs for the dataset's largest image as the processor resizes it (min / max pixels). */
-export function memoryInputs(
-  model: ModelConfig,
-  processor: ImageProcessorOptions,
-  config: GrpoConfig,
-  image: ImageSize,
-  hasF16: boolean,
-): MemoryInputs & { resized: ImageSize } {
-  const v = model.vision;
-  const [height, width] = smartResize(
-    image.height,
-    image.width,
-    v.patchSize * v.spatialMergeSize,
-    config.min_pixels ?? processor.minPixels,
-    config.max_pixels ?? processor.maxPixels,
-  );
-  const patches = (height / v.patchSize) * (width / v.patchSize);
-  return {
-    promptTokens: PROMPT_TEXT_TOKENS + patches / v.spatialMergeSize ** 2,
-    imagePatches: patches,
-    weightBytes: resolveWeightDtype(config, hasF16) === 'f16' ? 2 : 4,
-    resized: { width, height },
   };
 }
 

@@ -1,11 +1,11 @@
-// The memory estimate's inputs in the page: the dataset's largest image as the model's processor resizes
-// it (its min / max pixels, or the run's), and the weight storage the run will use.
+// The memory estimate's inputs (the page's and the plan's): the dataset's largest image as the model's
+// processor resizes it (its min / max pixels, or the run's), and the weight storage the run will use.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../../../src/grpo/config.ts';
-import { parseModelConfig } from '../../../src/model/config.ts';
-import { imageOptionsFromConfig } from '../../../src/model/image-processor.ts';
-import { memoryInputs } from '../../../src/ui/training/MemoryFit.tsx';
+import { DEFAULT_CONFIG } from '../../src/grpo/config.ts';
+import { memoryInputs } from '../../src/grpo/memory.ts';
+import { parseModelConfig } from '../../src/model/config.ts';
+import { imageOptionsFromConfig } from '../../src/model/image-processor.ts';
 
 const nano = parseModelConfig(readFileSync('public/nano/config.json', 'utf8'));
 const processor = imageOptionsFromConfig(
