@@ -1,10 +1,12 @@
 // `vgrpo plan`: a run's memory plan before anything loads (src/grpo/plan.ts): what the model and settings
 // need at the step's peak, against the adapter's buffer limit and the device's memory, and what would make
-// it fit. Exits 0 when it fits, 1 when it does not.
+// it fit. Exits 0 when it fits, 1 when it does not. `vgrpo train` plans its run the same way first.
 import { totalmem } from 'node:os';
+import type { GroundingRow } from '../data/row.ts';
 import { NANO_TASK } from '../data/synthetic.ts';
 import { nodeAdapterSummary } from '../gpu/node.ts';
-import { describePlan, memoryPlan } from '../grpo/plan.ts';
+import type { GrpoConfig } from '../grpo/config.ts';
+import { describePlan, type MemoryPlan, memoryPlan } from '../grpo/plan.ts';
 import { CliError, type FlagValues, runSubcommand } from './command.ts';
 import { loadPromptModel } from './model-input.ts';
 import { configError, runConfig } from './run-setup.ts';
@@ -57,17 +59,44 @@ function memoryArg(value: string | undefined, software: boolean): number | null 
   return Math.round(gib * 2 ** 30);
 }
 
-async function run(values: FlagValues): Promise<number> {
-  const config = await runConfig(values).catch(configError);
-  const image = imageArg(values.image as string | undefined);
+/** The plan of `config` on the best adapter, for the largest image the run will see. */
+async function planRun(
+  values: FlagValues,
+  config: GrpoConfig,
+  image: { width: number; height: number },
+): Promise<MemoryPlan> {
   const prompt = await loadPromptModel((values.model as string | undefined) ?? 'nano');
   const adapter = await nodeAdapterSummary();
-  const plan = memoryPlan({ model: prompt.config, processor: prompt.imageOptions, image }, config, {
+  return memoryPlan({ model: prompt.config, processor: prompt.imageOptions, image }, config, {
     maxBufferSize: adapter.limits.maxBufferSize ?? 0,
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize ?? 0,
     memoryBytes: memoryArg(values.memory as string | undefined, adapter.isFallback),
     hasF16: adapter.features.includes('shader-f16'),
   });
+}
+
+/** For `vgrpo train`: prints the run's plan on stderr and refuses a run that does not fit. */
+export async function checkRunPlan(
+  values: FlagValues,
+  config: GrpoConfig,
+  rows: readonly GroundingRow[],
+): Promise<void> {
+  const largest = rows.reduce(
+    (a, r) => (r.width * r.height > a.width * a.height ? { width: r.width, height: r.height } : a),
+    { width: 1, height: 1 },
+  );
+  const plan = await planRun(values, config, largest);
+  process.stderr.write(`${describePlan(plan)}\n`);
+  if (!plan.fits)
+    throw new CliError(
+      'the run does not fit this device (see the plan above); change its settings, or ' +
+        'pass --memory GIB if the device has more memory than assumed',
+    );
+}
+
+async function run(values: FlagValues): Promise<number> {
+  const config = await runConfig(values).catch(configError);
+  const plan = await planRun(values, config, imageArg(values.image as string | undefined));
   process.stdout.write(values.json ? `${JSON.stringify(plan)}\n` : `${describePlan(plan)}\n`);
   return plan.fits ? 0 : 1;
 }

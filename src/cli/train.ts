@@ -19,6 +19,7 @@ import { GrpoTrainer, type StepReport } from '../grpo/trainer.ts';
 import type { Lora, PeftAdapterInput } from '../model/lora.ts';
 import { disposeWeights } from '../model/weights.ts';
 import { CliError, type FlagValues, runSubcommand } from './command.ts';
+import { checkRunPlan } from './plan.ts';
 import {
   configError,
   loadRunModel,
@@ -37,6 +38,8 @@ ${RUN_USAGE}  --out DIR             where metrics.jsonl, samples.jsonl, eval.jso
                         (default runs/grpo)
   --resume DIR          continue from a checkpoint-STEP folder of an earlier run (its config is used)
   --eval-rows N         held-out synthetic rows evaluated every eval_steps (default 64; 0: none)
+  --memory GIB          the device's memory for the plan printed first (see 'vgrpo plan --help');
+                        a run that does not fit is refused with what would make it fit
 Exit code: 0 when the run finished, 1 for a bad model, dataset or config, 2 for a usage error,
 130 when interrupted (after saving a checkpoint).
 `;
@@ -46,6 +49,7 @@ const FLAGS = {
   out: { type: 'string' as const },
   resume: { type: 'string' as const },
   'eval-rows': { type: 'string' as const },
+  memory: { type: 'string' as const },
 };
 
 export function trainCommand(args: string[]): Promise<number> {
@@ -89,6 +93,7 @@ async function run(values: FlagValues): Promise<number> {
       'synthetic-rows': String(Math.max(evalRows, 1)),
     })
   ).rows;
+  await checkRunPlan(values, config, rows);
 
   const gpu = await createNodeGpu();
   let stopping = false;

@@ -1,7 +1,7 @@
 // `vgrpo train` through the real binary on nano with tiny settings from a YAML file: the files a run
 // writes (metrics.jsonl with TRL's names, samples.jsonl, eval.jsonl, checkpoint-STEP/), resuming from a
-// checkpoint, Ctrl-C saving a checkpoint before exit 130, and a bad config or dataset exiting 1 with a
-// message that names the problem.
+// checkpoint, Ctrl-C saving a checkpoint before exit 130, a bad config or dataset exiting 1 with a
+// message that names the problem, and a run over the memory plan refused before anything loads.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,5 +105,18 @@ describe('vgrpo train', () => {
     const r2 = await vgrpo(['train', '--dataset', join(dir, 'missing'), '--out', join(dir, 'y')]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('no such file or folder');
+  });
+
+  it('prints the memory plan first and refuses a run that does not fit, with what would', async () => {
+    const ok = await vgrpo(['plan', '--json', '--config', tiny, '--memory', '8']);
+    const total = (JSON.parse(ok.stdout) as { bytes: { total: number } }).bytes.total;
+    const short = String((total * 0.9) / 2 ** 30);
+    const r = await vgrpo(['train', ...common, '--memory', short, '--out', join(dir, 'z')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/memory plan: .* of [\d.]+ (MiB|KiB)/);
+    expect(r.stderr).toMatch(/it does not fit: it needs/);
+    expect(r.stderr).toMatch(/any one of these would make it fit: /);
+    expect(r.stderr).toMatch(/the run does not fit this device/);
+    expect(existsSync(join(dir, 'z'))).toBe(false);
   });
 });
