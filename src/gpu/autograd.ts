@@ -122,6 +122,14 @@ export class Tape {
     return this.nodes.length;
   }
 
+  /** The trainable leaves the recorded ops read, in first-use order. */
+  trainableLeaves(): Tensor[] {
+    const seen = new Set<Tensor>();
+    for (const n of this.nodes)
+      for (const t of n.inputs) if (t && trainable.has(t) && !this.produced.has(t)) seen.add(t);
+    return [...seen];
+  }
+
   /**
    * Back-propagates `seed` (default: ones, for a scalar loss) from `output` and returns the gradient of
    * every trainable leaf reached. The caller owns the returned tensors; intermediate gradients are freed
@@ -179,18 +187,45 @@ function accumulate(gpu: Gpu, map: Map<Tensor, Tensor>, key: Tensor, g: Tensor):
   g.dispose();
 }
 
+/** Runs a function again with the random state (dropout masks) its first run drew. */
+export type Replay = <T>(fn: () => T) => T;
+
+export interface CheckpointOptions {
+  /**
+   * The trainable tensors `fn` reads; when omitted they are found by recording the forward on a probe
+   * tape that is released as soon as it returns (so only one block's activations live at a time).
+   */
+  params?: Tensor[];
+  /** Captured before the forward; the recomputation runs inside it (LoRA dropout draws the same masks). */
+  capture?: () => Replay;
+}
+
 /**
- * Runs `fn(inputs)` without keeping its activations: the forward runs without recording, and backward
- * runs it again under a private tape. `params` are the trainable tensors `fn` reads; gradients reach them
- * and the inputs.
+ * Runs `fn(inputs)` without keeping its activations: the backward runs it again under a private tape.
+ * Gradients reach the inputs and the trainable tensors `fn` reads. `inputs` are kept until the backward,
+ * so every tensor `fn` reads that its caller may free (a RoPE table) must be among them.
  */
 export function checkpoint(
   gpu: Gpu,
   fn: (inputs: Tensor[]) => Tensor,
   inputs: Tensor[],
-  params: Tensor[],
+  options: CheckpointOptions = {},
 ): Tensor {
-  const out = noGrad(gpu, () => fn(inputs));
+  if (!tapes.has(gpu)) return fn(inputs);
+  const replay = options.capture?.() ?? ((f) => f());
+  let params = options.params;
+  let out: Tensor;
+  if (params) {
+    out = gpu.scope(() => noGrad(gpu, () => fn(inputs)));
+  } else {
+    const probe = new Tape(gpu);
+    try {
+      out = gpu.scope(() => probe.run(() => fn(inputs)));
+      params = probe.trainableLeaves().filter((t) => !inputs.includes(t));
+    } finally {
+      probe.dispose();
+    }
+  }
   const all = [...inputs, ...params];
   record(gpu, all, [out], inputs, (gOut, needs) => {
     const g = gOut[0];
@@ -200,7 +235,7 @@ export function checkpoint(
       inputs.forEach((t, i) => {
         if (needs[i]) inner.watch(t);
       });
-      const y = inner.run(() => fn(inputs));
+      const y = replay(() => gpu.scope(() => inner.run(() => fn(inputs))));
       const found = inner.backward(y, g);
       y.dispose();
       const grads = all.map((t, i) => (needs[i] ? found.get(t) : undefined));

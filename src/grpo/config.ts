@@ -72,6 +72,8 @@ export interface GrpoConfig {
   warmup_steps: number;
   per_device_train_batch_size: number;
   gradient_accumulation_steps: number;
+  /** Recompute each decoder layer's and vision block's activations in the backward instead of keeping them. */
+  gradient_checkpointing: boolean;
   /** 0 = no clipping. */
   max_grad_norm: number;
   weight_decay: number;
@@ -113,8 +115,9 @@ export interface GrpoConfig {
 }
 
 /**
- * TRL 1.13 / transformers 5.18 defaults. GRPOConfig overrides two TrainingArguments defaults
- * (learning_rate 5e-5 -> 1e-6; logging_steps 500 -> 10, in TRL's _BaseConfig). Departures from TRL:
+ * TRL 1.13 / transformers 5.18 defaults. GRPOConfig overrides three TrainingArguments defaults
+ * (learning_rate 5e-5 -> 1e-6; logging_steps 500 -> 10 and gradient_checkpointing false -> true, in TRL's
+ * _BaseConfig). Departures from TRL:
  * max_prompt_length and warmup_ratio are not fields there any more; lora_target_modules is None there (PEFT
  * then needs a per-model default, which it lacks for Qwen2-VL); reward_funcs is a trainer argument there.
  */
@@ -152,6 +155,7 @@ export const DEFAULT_CONFIG: Readonly<GrpoConfig> = Object.freeze({
   warmup_steps: 0,
   per_device_train_batch_size: 8,
   gradient_accumulation_steps: 1,
+  gradient_checkpointing: true,
   max_grad_norm: 1.0,
   weight_decay: 0.0,
   adam_beta1: 0.9,
@@ -225,6 +229,8 @@ export const PRESETS: Record<string, Partial<GrpoConfig>> = {
     loss_type: 'grpo',
     beta: 0,
     use_peft: false,
+    // The nano's activations are a few MiB: keeping them is faster than recomputing them.
+    gradient_checkpointing: false,
     learning_rate: 1e-4,
     lr_scheduler_type: 'constant',
     max_steps: 300,
@@ -429,6 +435,7 @@ const PARSERS: { [K in keyof GrpoConfig]: Parser<GrpoConfig[K]> } = {
   },
   per_device_train_batch_size: int({ min: 1 }),
   gradient_accumulation_steps: int({ min: 1 }),
+  gradient_checkpointing: bool,
   max_grad_norm: num({ min: 0 }),
   weight_decay: num({ min: 0 }),
   adam_beta1: num({ min: 0, below: 1 }),
@@ -499,7 +506,6 @@ const IGNORED_TRL_KEYS = new Set([
   'hub_private_repo',
   'save_total_limit',
   'save_only_model',
-  'gradient_checkpointing',
   'gradient_checkpointing_kwargs',
   'bf16',
   'fp16',

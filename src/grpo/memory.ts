@@ -3,7 +3,8 @@
 // moments for every trainable value, the LoRA adapters, a frozen reference copy when full fine-tuning
 // with a KL term); and the larger of a step's two phases: generation (the KV cache of a whole generation
 // batch) and one micro-batch's forward and backward (the activations the tape keeps, the logits kept at
-// completion tokens, the gradients flowing back). It also gives the largest single buffer, which WebGPU
+// completion tokens, the gradients flowing back; with gradient checkpointing, each layer's input and one
+// layer's activations at a time). It also gives the largest single buffer, which WebGPU
 // bounds by maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
 
 import { type ModelConfig, parameterCount } from '../model/config.ts';
@@ -120,12 +121,24 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
   const layerBytes = tokens * perToken * F32;
   const kept = b * completion;
   const logits = 3 * kept * t.vocabSize * F32;
-  // A micro-batch holds at most one image per prompt it draws from.
+  // Gradient checkpointing keeps each layer's input and, in the backward, one layer's activations at a time.
+  const recompute = c.gradient_checkpointing;
+  const decoder = recompute
+    ? tokens * t.hiddenSize * F32 * t.numHiddenLayers + layerBytes
+    : layerBytes * t.numHiddenLayers;
+  // A micro-batch holds at most one image per prompt it draws from. Under LoRA the tower is frozen and
+  // keeps nothing: one block's activations live at a time, as when its blocks are recomputed.
   const images = Math.min(b, promptsPerGeneration);
-  const vision = images * inputs.imagePatches * m.vision.depth * visionFloatsPerPatch(m) * F32;
+  const patches = images * inputs.imagePatches;
+  const blockBytes = patches * visionFloatsPerPatch(m) * F32;
+  const vision = c.use_peft
+    ? blockBytes
+    : recompute
+      ? patches * m.vision.hiddenSize * F32 * m.vision.depth + blockBytes
+      : blockBytes * m.vision.depth;
   // Backward: the gradients of one layer's activations beside the saved ones, and the logits' gradient.
   const backward = tokens * decoderFloatsPerToken(m) * F32 + kept * t.vocabSize * F32;
-  const microBatch = layerBytes * t.numHiddenLayers + vision + logits + backward;
+  const microBatch = decoder + vision + logits + backward;
 
   const embedding = t.vocabSize * t.hiddenSize * inputs.weightBytes;
   const largestBuffer = Math.max(

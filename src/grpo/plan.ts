@@ -67,6 +67,7 @@ function candidates(config: GrpoConfig, resizedArea: number, limits: PlanLimits)
   if (config.use_peft && limits.hasF16 && config.weight_dtype !== 'f16')
     set("weight_dtype: 'f16'", { weight_dtype: 'f16' });
   if (!config.use_peft) set('use_peft: true (LoRA)', { use_peft: true });
+  if (!config.gradient_checkpointing) set('gradient_checkpointing: true', { gradient_checkpointing: true });
   const b = config.per_device_train_batch_size;
   const ga = config.gradient_accumulation_steps;
   // Half the micro-batch, twice the accumulation: the same prompts per step, half the activations.

@@ -10,7 +10,7 @@ import { embedding } from '../gpu/ops/embedding.ts';
 import { entropy as entropyOp, tokenLogprobs } from '../gpu/ops/logprobs.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { decoderHidden, type LinearFn, lmHead } from '../model/decoder.ts';
+import { decoderHidden, type LinearFn, lmHead, type Recompute } from '../model/decoder.ts';
 import { modelPositions } from '../model/qwen-vl.ts';
 import { visionForward } from '../model/vision.ts';
 import type { ImageGrid } from '../model/vision-layout.ts';
@@ -36,6 +36,8 @@ export interface ScoreOptions {
   linear?: LinearFn;
   /** Also compute the entropies (never recorded on the tape). */
   entropy?: boolean;
+  /** Gradient checkpointing of the decoder layers and vision blocks. */
+  recompute?: Recompute;
 }
 
 export interface Scores {
@@ -52,6 +54,7 @@ export function imageFeatures(
   config: ModelConfig,
   weights: Weights,
   images: readonly SequenceImage[],
+  recompute = false,
 ): Tensor {
   const dim = config.vision.patchDim;
   const rows = images.reduce((n, im) => n + im.pixelValues.length / dim, 0);
@@ -68,6 +71,7 @@ export function imageFeatures(
       weights,
       gpu.tensor(pixels, [rows, dim]),
       images.map((im) => im.grid),
+      { recompute },
     ),
   );
 }
@@ -130,6 +134,7 @@ export function scoreSequences(
         config,
         weights,
         used.map((i) => images[i]!),
+        options.recompute !== undefined,
       );
       features = embedding(gpu, all, featureRows);
     }
@@ -138,7 +143,7 @@ export function scoreSequences(
       config,
       weights,
       { inputIds: ids, positions: pos, imageFeatures: features, cuSeqlens },
-      { linear: options.linear },
+      { linear: options.linear, recompute: options.recompute },
     );
     const logits = lmHead(gpu, config, weights, embedding(gpu, hidden, keep), { linear: options.linear });
     const target = Int32Array.from(targets);

@@ -430,7 +430,12 @@ export class GrpoTrainer {
           this.policy.weights,
           sequencesOf(buffer.prompts, batch),
           buffer.prompts.map((p) => p.image),
-          { temperature: c.temperature, linear: this.policy.lora?.linear, entropy: true },
+          {
+            temperature: c.temperature,
+            linear: this.policy.lora?.linear,
+            entropy: true,
+            recompute: c.gradient_checkpointing ? { capture: this.policy.lora?.captureDropout } : undefined,
+          },
         ),
       );
       try {

@@ -3,6 +3,7 @@
 // attention (q/k/v with bias, o without, M-RoPE) and a SwiGLU MLP, both residual, then the final RMSNorm
 // and the LM head (the embedding matrix when tied). Every step is an autograd-recorded op, so gradients
 // reach the weights and the image features; under noGrad nothing is recorded or kept.
+import { checkpoint, type Replay } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { swiglu } from '../gpu/ops/activations.ts';
 import { add } from '../gpu/ops/add.ts';
@@ -45,6 +46,17 @@ export interface DecoderOptions {
   linear?: LinearFn;
   /** Replaces the attention (generation attends to a KV cache); default causal attention over x. */
   attend?: AttendFn;
+  /** Gradient checkpointing: see Recompute. */
+  recompute?: Recompute;
+}
+
+/**
+ * Gradient checkpointing: under a tape, each layer keeps only its input and runs again in the backward.
+ * `capture` is called before a layer runs and returns how to run it again with the random state
+ * (LoRA dropout masks) the first run drew.
+ */
+export interface Recompute {
+  capture?: () => Replay;
 }
 
 /**
@@ -184,7 +196,11 @@ export function decoderHidden(
     let x = embedInputs(gpu, config, weights, input.inputIds, input.imageFeatures);
     for (let l = 0; l < config.text.numHiddenLayers; l++) {
       const prev = x;
-      x = gpu.scope(() => decoderLayer(gpu, config, weights, l, prev, rope, input.cuSeqlens, options));
+      const layer = ([h, table]: Tensor[]) =>
+        decoderLayer(gpu, config, weights, l, h!, table!, input.cuSeqlens, options);
+      x = gpu.scope(() =>
+        options.recompute ? checkpoint(gpu, layer, [prev, rope], options.recompute) : layer([prev, rope]),
+      );
       prev.dispose();
     }
     return x;

@@ -4,7 +4,7 @@
 // model exactly (GRPO's reference policy, no second copy). Also: merge / unmerge into f32 base weights,
 // PEFT adapter export / import (adapter_config.json + adapter_model.safetensors), and marking base
 // weights trainable for full fine-tuning.
-import { markTrainable, noGrad } from '../gpu/autograd.ts';
+import { markTrainable, noGrad, type Replay } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { add } from '../gpu/ops/add.ts';
 import { axpy } from '../gpu/ops/axpy.ts';
@@ -241,6 +241,25 @@ export class Lora {
   parameters(): Tensor[] {
     return [...this.adapters.values()].flatMap((a) => [a.A, a.B]);
   }
+
+  /**
+   * How to run a forward again with the dropout masks drawn from here on (gradient checkpointing's
+   * recomputation); the sequence then goes on where it was.
+   */
+  readonly captureDropout = (): Replay => {
+    const seed = this.dropoutSeed;
+    const calls = this.dropoutCalls;
+    return (fn) => {
+      const after = [this.dropoutSeed, this.dropoutCalls] as const;
+      this.dropoutSeed = seed;
+      this.dropoutCalls = calls;
+      try {
+        return fn();
+      } finally {
+        [this.dropoutSeed, this.dropoutCalls] = after;
+      }
+    };
+  };
 
   /** Restarts the dropout masks' sequence (from `seed`, default the current one). */
   resetDropout(seed = this.dropoutSeed): void {

@@ -4,6 +4,7 @@
 // unit, in the processor's order, ready to splice at the image pad tokens. Built from autograd ops, so
 // gradients flow to the weights when a tape records; under noGrad nothing is kept.
 
+import { checkpoint } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { type GeluKind, gelu, silu, swiglu } from '../gpu/ops/activations.ts';
 import { add } from '../gpu/ops/add.ts';
@@ -109,7 +110,8 @@ export function visionBlock(
 /**
  * Runs the tower and merger. pixelValues [N, patchDim] f32 (N = sum of t*h*w over `grids`, rows in the
  * processor's order), grids one [t, h, w] per image -> features [N / merge^2, outHiddenSize], one row per
- * merged unit in the same order. The caller owns the result.
+ * merged unit in the same order. With `recompute` (gradient checkpointing), under a tape each block keeps
+ * only its input and runs again in the backward. The caller owns the result.
  */
 export function visionForward(
   gpu: Gpu,
@@ -117,6 +119,7 @@ export function visionForward(
   weights: VisionWeights,
   pixelValues: Tensor,
   grids: readonly ImageGrid[],
+  { recompute = false }: { recompute?: boolean } = {},
 ): Tensor {
   const v = 'vision' in config ? config.vision : config;
   const layout = visionLayout(v, grids);
@@ -149,7 +152,8 @@ export function visionForward(
     for (let i = 0; i < v.depth; i++) {
       const cu = layout.windowCuSeqlens && !full.has(i) ? layout.windowCuSeqlens : layout.cuSeqlens;
       const prev = x;
-      x = gpu.scope(() => block(gpu, v, prev, get, i, rope, cu));
+      const run = ([h, table]: Tensor[]) => block(gpu, v, h!, get, i, table!, cu);
+      x = gpu.scope(() => (recompute ? checkpoint(gpu, run, [prev, rope]) : run([prev, rope])));
       prev.dispose();
     }
 

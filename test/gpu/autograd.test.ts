@@ -27,12 +27,13 @@ function params() {
 async function gradsOf(
   x: Tensor,
   p: ReturnType<typeof params>,
-  useCheckpoint: boolean,
+  recompute: false | 'listed' | 'found',
 ): Promise<{ grads: Map<Tensor, Tensor>; tape: Tape }> {
   const tape = new Tape(gpu());
+  const params = recompute === 'listed' ? [p.w1, p.b1, p.w2] : undefined;
   const y = tape.run(() =>
-    useCheckpoint
-      ? checkpoint(gpu(), ([xi]) => block(xi!, p.w1, p.b1, p.w2), [x], [p.w1, p.b1, p.w2])
+    recompute
+      ? checkpoint(gpu(), ([xi]) => block(xi!, p.w1, p.b1, p.w2), [x], { params })
       : block(x, p.w1, p.b1, p.w2),
   );
   const grads = tape.backward(y);
@@ -87,23 +88,27 @@ describe('autograd tape', () => {
     for (const t of Object.values(p)) t.dispose();
   });
 
-  it('gives the same gradients with activation recomputation', async () => {
-    const p = params();
-    const x = markTrainable(gpu().tensor(randomArray(4 * 5, 14), [4, 5]));
-    const plain = await gradsOf(x, p, false);
-    const recomputed = await gradsOf(x, p, true);
-    for (const t of [x, p.w1, p.b1, p.w2]) {
-      const a = await gpu().read(plain.grads.get(t)!);
-      const b = await gpu().read(recomputed.grads.get(t)!);
-      expectClose(b, a, { rtol: 1e-6, atol: 1e-7 });
-    }
-    for (const r of [plain, recomputed]) {
-      for (const g of r.grads.values()) g.dispose();
-      r.tape.dispose();
-    }
-    x.dispose();
-    for (const t of Object.values(p)) t.dispose();
-  });
+  it.each(['listed', 'found'] as const)(
+    'gives the same gradients with activation recomputation (parameters %s)',
+    async (mode) => {
+      const p = params();
+      const x = markTrainable(gpu().tensor(randomArray(4 * 5, 14), [4, 5]));
+      const plain = await gradsOf(x, p, false);
+      const recomputed = await gradsOf(x, p, mode);
+      expect(recomputed.tape.size).toBe(1);
+      for (const t of [x, p.w1, p.b1, p.w2]) {
+        const a = await gpu().read(plain.grads.get(t)!);
+        const b = await gpu().read(recomputed.grads.get(t)!);
+        expectClose(b, a, { rtol: 1e-6, atol: 1e-7 });
+      }
+      for (const r of [plain, recomputed]) {
+        for (const g of r.grads.values()) g.dispose();
+        r.tape.dispose();
+      }
+      x.dispose();
+      for (const t of Object.values(p)) t.dispose();
+    },
+  );
 
   it('keeps saved activations alive after their creator and an enclosing scope drop them', async () => {
     const p = params();
@@ -134,8 +139,8 @@ describe('autograd tape', () => {
     const x = gpu().tensor(randomArray(4 * 5, 15), [4, 5]);
     await gpu().sync();
     const before = gpu().pool.snapshot().liveBytes;
-    for (const useCheckpoint of [false, true]) {
-      const { grads, tape } = await gradsOf(x, p, useCheckpoint);
+    for (const recompute of [false, 'listed', 'found'] as const) {
+      const { grads, tape } = await gradsOf(x, p, recompute);
       for (const g of grads.values()) g.dispose();
       tape.dispose();
     }

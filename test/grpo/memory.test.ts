@@ -1,6 +1,7 @@
 // The memory estimate against what training really holds: the buffer pool's peak of live bytes over a
 // second optimiser step (Adam's moments then exist) of nano in Node, for full fine-tuning, a larger
-// batch, LoRA with dropout, and a KL term with its frozen reference copy; and the limit check.
+// batch, LoRA with dropout, a KL term with its frozen reference copy, and gradient checkpointing; and
+// the limit check.
 import { describe, expect, it } from 'vitest';
 import { bufferFit, estimateMemory } from '../../src/grpo/memory.ts';
 import { buildTrainingPrompt } from '../../src/grpo/rollout.ts';
@@ -27,6 +28,26 @@ const CASES: [string, Record<string, unknown>][] = [
     },
   ],
   ['beta 0.04 (a frozen reference copy)', { beta: 0.04, max_completion_length: 32 }],
+  [
+    'full fine-tuning with gradient checkpointing',
+    {
+      num_generations: 8,
+      per_device_train_batch_size: 8,
+      max_completion_length: 32,
+      gradient_checkpointing: true,
+    },
+  ],
+  [
+    'LoRA with gradient checkpointing',
+    {
+      use_peft: true,
+      lora_r: 8,
+      num_generations: 8,
+      per_device_train_batch_size: 8,
+      max_completion_length: 32,
+      gradient_checkpointing: true,
+    },
+  ],
 ];
 
 describe('estimateMemory', () => {

@@ -63,6 +63,7 @@ export const MORE_FIELDS: readonly FormField[] = [
   { name: 'lora_dropout', kind: 'number' },
   { name: 'lora_target_modules', kind: 'list' },
   { name: 'weight_dtype', kind: 'choice', choices: WEIGHT_DTYPES },
+  { name: 'gradient_checkpointing', kind: 'bool' },
   { name: 'min_pixels', kind: 'number' },
   { name: 'max_pixels', kind: 'number' },
   { name: 'box_space', kind: 'choice', choices: BOX_SPACES },
