@@ -44,6 +44,8 @@ export interface MemoryPlan {
   problems: string[];
   /** Single changes of settings that would make it fit, as `field: value` (empty when it fits). */
   advice: string[];
+  /** The same changes as settings, one per advice entry (for a form to apply). */
+  advice_changes: Partial<GrpoConfig>[];
 }
 
 function assess(s: PlanSubject, config: GrpoConfig, limits: PlanLimits) {
@@ -61,9 +63,13 @@ function assess(s: PlanSubject, config: GrpoConfig, limits: PlanLimits) {
 }
 
 /** The changes the advice tries, one at a time, each only where it changes something. */
-function candidates(config: GrpoConfig, resizedArea: number, limits: PlanLimits): [string, GrpoConfig][] {
-  const out: [string, GrpoConfig][] = [];
-  const set = (label: string, change: Partial<GrpoConfig>) => out.push([label, { ...config, ...change }]);
+function candidates(
+  config: GrpoConfig,
+  resizedArea: number,
+  limits: PlanLimits,
+): [string, Partial<GrpoConfig>][] {
+  const out: [string, Partial<GrpoConfig>][] = [];
+  const set = (label: string, change: Partial<GrpoConfig>) => out.push([label, change]);
   if (config.use_peft && limits.hasF16 && config.weight_dtype !== 'f16')
     set("weight_dtype: 'f16'", { weight_dtype: 'f16' });
   if (!config.use_peft) set('use_peft: true (LoRA)', { use_peft: true });
@@ -97,11 +103,15 @@ export function memoryPlan(subject: PlanSubject, config: GrpoConfig, limits: Pla
   const phase = Math.max(e.generation, e.microBatch);
   const kv = generationPeak ? e.kvCache : 0;
   const advice: string[] = [];
+  const changes: Partial<GrpoConfig>[] = [];
   if (problems.length > 0) {
     const area = inputs.resized.width * inputs.resized.height;
-    for (const [label, changed] of candidates(config, area, limits)) {
+    for (const [label, change] of candidates(config, area, limits)) {
       try {
-        if (assess(subject, changed, limits).problems.length === 0) advice.push(label);
+        if (assess(subject, { ...config, ...change }, limits).problems.length === 0) {
+          advice.push(label);
+          changes.push(change);
+        }
       } catch {
         // A change that contradicts another setting is no advice.
       }
@@ -122,6 +132,7 @@ export function memoryPlan(subject: PlanSubject, config: GrpoConfig, limits: Pla
     buffer_limit_bytes: bufferLimit,
     problems,
     advice,
+    advice_changes: changes,
   };
 }
 

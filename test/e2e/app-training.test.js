@@ -47,6 +47,23 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     const presetNeeds = await mib();
     assert.equal(await page.getByTestId('memory-misfit').count(), 0);
 
+    // Against a GPU memory the person gives just under the plan's total, the run does not fit: Train is
+    // off, and an advised change, applied from the list, makes it fit.
+    await page.getByTestId('memory-limit').fill(String((presetNeeds * 0.97) / 1024));
+    const misfit = page.getByTestId('memory-misfit');
+    await misfit.waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await misfit.textContent()) ?? '', /This will not fit: it needs .* of the device's/);
+    assert.equal(await train.isDisabled(), true);
+    const advice = page.getByTestId('memory-advice');
+    assert.ok((await advice.count()) > 0, 'no advice offered');
+    await advice.first().click();
+    await misfit.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    assert.equal(await train.isDisabled(), false);
+    // Back to the preset's settings and an unknown GPU memory (kept across visits, so cleared).
+    await page.reload();
+    await page.getByTestId('memory-limit').fill('');
+    await total.waitFor({ timeout: UI_TIMEOUT });
+
     await page.locator('input[name="learning_rate"]').fill('fast');
     assert.match((await page.getByTestId('config-error').textContent()) ?? '', /learning_rate/);
     assert.equal(await train.isDisabled(), true);

@@ -103,6 +103,9 @@ describe('memoryPlan', () => {
       expect(p.advice).toContain(label);
       expect(memoryPlan(twoB, { ...f32, ...change }, limits).fits).toBe(true);
     }
+    expect(p.advice_changes).toHaveLength(p.advice.length);
+    for (const change of p.advice_changes)
+      expect(memoryPlan(twoB, { ...f32, ...change }, limits).fits).toBe(true);
     expect(describePlan(p)).toMatch(/any one of these would make it fit: .*weight_dtype: 'f16'/);
   });
 

@@ -16,7 +16,7 @@ import { Charts } from './Charts.tsx';
 import { Completions } from './Completions.tsx';
 import { ConfigForm } from './ConfigForm.tsx';
 import { type FormInputs, readFormInputs } from './config-inputs.ts';
-import { MemoryFit } from './MemoryFit.tsx';
+import { MemoryFit, useGpuMemory, useMemoryPlan } from './MemoryFit.tsx';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './model-choice.ts';
 import type { RunView } from './run-store.ts';
 import { SamplesTable } from './SamplesTable.tsx';
@@ -109,12 +109,22 @@ export function TrainingPanel({
   const [preset, setPreset] = useState(TRAIN_PRESET);
   const [inputs, setInputs] = useState<FormInputs>({});
   const result = useMemo(() => readFormInputs(inputs, preset), [inputs, preset]);
+  const [memoryGiB, setMemoryGiB] = useGpuMemory();
+  const plan = useMemoryPlan({
+    model,
+    config: result.ok ? result.config : null,
+    dataset,
+    largestImage,
+    adapter,
+    memoryGiB,
+  });
+  const misfit = plan.kind === 'plan' && !plan.plan.fits;
   const send = (type: 'pause' | 'resume' | 'step' | 'stop') => postToWorker({ type });
   // Train reads the latest settings through a ref, so that the form (given it) renders again only when
   // they change, not when the run starts.
   const trainWith = useRef(() => {});
   trainWith.current = () => {
-    if (loaded || !result.ok) return;
+    if (loaded || !result.ok || misfit) return;
     startRun({ model: model.source, dataset, preset, config: result.layer });
   };
   const train = useCallback(() => trainWith.current(), []);
@@ -122,10 +132,24 @@ export function TrainingPanel({
     (name: keyof GrpoConfig, value: string) => setInputs((old) => ({ ...old, [name]: value })),
     [],
   );
+  const applyInputs = useCallback(
+    (changes: [keyof GrpoConfig, string][]) =>
+      setInputs((old) => ({ ...old, ...Object.fromEntries(changes) })),
+    [],
+  );
   return (
     <section className="panel training-panel" data-testid="training-panel">
       <h2>Training</h2>
       <ModelPicker model={model} onModel={onModel} disabled={loaded} />
+      {!loaded && (
+        <MemoryFit
+          state={plan}
+          maxCompletionLength={result.ok ? result.config.max_completion_length : 0}
+          memoryGiB={memoryGiB}
+          onMemoryGiB={setMemoryGiB}
+          onApply={applyInputs}
+        />
+      )}
       <p className="muted" data-testid="run-subject">
         GRPO on {model.label}, on {datasetLabel}.
         {run.ready && (
@@ -145,21 +169,12 @@ export function TrainingPanel({
         onInput={setInput}
         onSubmit={train}
       />
-      {!loaded && (
-        <MemoryFit
-          model={model}
-          config={result.ok ? result.config : null}
-          dataset={dataset}
-          largestImage={largestImage}
-          adapter={adapter}
-        />
-      )}
       <div className="run-controls">
         <button
           type="button"
           className="primary"
           onClick={train}
-          disabled={loaded || !result.ok}
+          disabled={loaded || !result.ok || misfit}
           data-testid="train"
         >
           Train
