@@ -18,6 +18,8 @@ export interface GpuOptions {
   maxDispatchesPerSubmit?: number;
   /** Treat storage bindings above this many bytes as too large (default and cap: the device limit). */
   maxBindingSize?: number;
+  /** Lowers maxBufferSize below the device's (tests of row-blocked weights). */
+  maxBufferSize?: number;
 }
 
 /** A storage binding: a whole tensor, or a byte range of one. */
@@ -49,6 +51,8 @@ export class Gpu implements TensorOwner {
    */
   readonly prefersSubgroupKernels: boolean;
   readonly maxBindingSize: number;
+  /** The largest buffer this context allocates: the device's maxBufferSize, or lower when asked. */
+  readonly maxBufferSize: number;
 
   private readonly uniforms: UniformArena;
   private readonly maxDispatches: number;
@@ -76,6 +80,7 @@ export class Gpu implements TensorOwner {
       device.limits.maxStorageBufferBindingSize,
       options.maxBindingSize ?? Infinity,
     );
+    this.maxBufferSize = Math.min(device.limits.maxBufferSize, options.maxBufferSize ?? Infinity);
     this.maxDispatches = options.maxDispatchesPerSubmit ?? 1024;
     this.kernels = new KernelCache(device, this.hasF16, (c) => this.checks.push(c));
     this.pool = new BufferPool((size) => this.createBuffer(size, STORAGE_USAGE(), 'tensor'));
@@ -127,9 +132,78 @@ export class Gpu implements TensorOwner {
     this.device.queue.writeBuffer(t.buffer, 0, hostBytes(data, t.dtype));
   }
 
+  /**
+   * An uninitialised tensor to fill with writeRows (weights being loaded): one buffer when it fits
+   * maxBufferSize, otherwise blocks of whole rows (along the first dimension) in buffers of their own.
+   */
+  rowsTensor(shape: readonly number[], dtype: DType): Tensor {
+    const rowBytes = numel(shape.slice(1)) * DTYPE_BYTES[dtype];
+    const rows = shape[0] ?? 1;
+    const fits = (n: number) =>
+      sizeClass(Math.max(4, Math.ceil((n * rowBytes) / 4) * 4)) <= this.maxBufferSize;
+    if (shape.length < 2 || fits(rows)) return this.makeTensor(shape, dtype, true);
+    // Size classes round up by at most a quarter.
+    let per = Math.floor((this.maxBufferSize * 0.8) / rowBytes);
+    while (per > 1 && !fits(per + 1)) per--;
+    while (fits(per + 1)) per++;
+    if (per < 1 || !fits(per))
+      throw new OutOfMemoryError(
+        rowBytes,
+        `one row of [${shape}] is over this device's maxBufferSize of ${this.maxBufferSize} bytes`,
+      );
+    const parts: Tensor[] = [];
+    try {
+      for (let r = 0; r < rows; r += per)
+        parts.push(this.keep(this.makeTensor([Math.min(per, rows - r), ...shape.slice(1)], dtype, true)));
+    } catch (e) {
+      for (const p of parts) p.dispose();
+      throw e;
+    }
+    const t = new Tensor(new BlocksOwner(this, parts), this.dummy.buffer, [...shape], dtype, {
+      rows: per,
+      parts,
+    });
+    this.scopes.at(-1)?.add(t);
+    return t;
+  }
+
+  /** Writes whole rows from `row` on (data: a multiple of one row's elements), across blocks if need be. */
+  writeRows(t: Tensor, row: number, data: HostArray): void {
+    this.assertLive(t);
+    const perRow = numel(t.shape.slice(1));
+    const rows = data.length / perRow;
+    if (!Number.isInteger(rows) || row < 0 || row + rows > (t.shape[0] ?? 1))
+      throw new ShapeError(`writeRows: ${data.length} values at row ${row} do not fit [${t.shape}]`);
+    if (this.recorded > 0 || this.encoder) this.flush();
+    const parts = t.blocks ? t.blocks.parts : [t];
+    const per = t.blocks ? t.blocks.rows : (t.shape[0] ?? 1);
+    for (let r = row; r < row + rows; ) {
+      const part = Math.floor(r / per);
+      const end = Math.min(row + rows, (part + 1) * per);
+      const bytes = hostBytes(data.subarray((r - row) * perRow, (end - row) * perRow), t.dtype);
+      const at = (r - part * per) * perRow * DTYPE_BYTES[t.dtype];
+      if (at % 4 !== 0)
+        throw new ShapeError(
+          `writeRows: row ${r} of [${t.shape}] ${t.dtype} starts off a 4-byte boundary; write an even number of rows`,
+        );
+      this.device.queue.writeBuffer(parts[part]!.buffer, at, bytes);
+      r = end;
+    }
+  }
+
   /** Copies a tensor to the host. f16 tensors come back as Float32Array. */
   async read(t: Tensor): Promise<HostArray> {
     this.assertLive(t);
+    if (t.blocks) {
+      const parts = await Promise.all(t.blocks.parts.map((p) => this.read(p)));
+      const out = new (parts[0]!.constructor as new (n: number) => HostArray)(t.size);
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    }
     const bytes = t.bindSize;
     const size = sizeClass(bytes);
     const stage =
@@ -202,10 +276,28 @@ export class Gpu implements TensorOwner {
   /** The same buffer under another shape with as many elements; it holds a reference to `x`. */
   view(x: Tensor, shape: readonly number[]): Tensor {
     this.assertLive(x);
+    if (x.blocks) return this.blockedView(x, shape);
     if (numel(shape) !== x.size)
       throw new ShapeError(`view: [${shape}] does not hold the ${x.size} elements of [${x.shape}]`);
     x.retain();
     const v = new Tensor(new ViewOwner(this, x), x.buffer, [...shape], x.dtype);
+    this.scopes.at(-1)?.add(v);
+    return v;
+  }
+
+  /** A view of a row-blocked tensor that keeps its rows: views of its blocks. */
+  private blockedView(x: Tensor, shape: readonly number[]): Tensor {
+    if (shape[0] !== x.shape[0])
+      throw new ShapeError(
+        `view: [${x.shape}] is stored in row blocks; a view [${shape}] must keep its rows`,
+      );
+    const { rows, parts } = x.blocks!;
+    const views = parts.map((p) => this.keep(this.view(p, [p.shape[0]!, ...shape.slice(1)])));
+    x.retain();
+    const v = new Tensor(new BlocksOwner(this, views, x), this.dummy.buffer, [...shape], x.dtype, {
+      rows,
+      parts: views,
+    });
     this.scopes.at(-1)?.add(v);
     return v;
   }
@@ -239,6 +331,11 @@ export class Gpu implements TensorOwner {
     d.bindings.forEach((b, i) => {
       const { tensor, offset, size } = b instanceof Tensor ? { tensor: b, offset: 0, size: b.bindSize } : b;
       this.assertLive(tensor);
+      if (tensor.blocks)
+        throw new ShapeError(
+          `${d.kernel.name}: binding ${i + 1} [${tensor.shape}] is stored in row blocks (it is over maxBufferSize); ` +
+            'this op cannot read it',
+        );
       if (size > this.maxBindingSize) {
         throw new ShapeError(
           `${d.kernel.name}: binding ${i + 1} is ${size} bytes, over this device's maxStorageBufferBindingSize ` +
@@ -349,7 +446,7 @@ export class Gpu implements TensorOwner {
 
   private createBuffer(size: number, usage: number, label: string): GPUBuffer {
     this.throwIfLost();
-    const max = this.device.limits.maxBufferSize;
+    const max = this.maxBufferSize;
     if (size > max) throw new OutOfMemoryError(size, `over this device's maxBufferSize of ${max} bytes`);
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ label, size, usage });
@@ -386,7 +483,7 @@ export class Gpu implements TensorOwner {
   private assertLive(t: Tensor): void {
     this.throwIfLost();
     if (t.isDisposed) throw new GpuError(`tensor [${t.shape}] ${t.dtype} was used after dispose()`);
-    const viewOf = t.owner instanceof ViewOwner ? t.owner.gpu : undefined;
+    const viewOf = t.owner instanceof ViewOwner || t.owner instanceof BlocksOwner ? t.owner.gpu : undefined;
     if (t.owner !== this && viewOf !== this && t !== this.dummyTensor) {
       throw new GpuError('tensor belongs to another GPU context');
     }
@@ -408,6 +505,24 @@ export class Gpu implements TensorOwner {
 }
 
 /** Owner of a view: releasing the view drops its reference to the base tensor. */
+/** Owns a row-blocked tensor's blocks (and, for a view, holds its base): they go when it does. */
+class BlocksOwner implements TensorOwner {
+  constructor(
+    readonly gpu: Gpu,
+    readonly parts: Tensor[],
+    readonly base?: Tensor,
+  ) {}
+
+  releaseTensor(): void {
+    for (const p of this.parts) p.dispose();
+    this.base?.release();
+  }
+
+  forgetScoped(t: Tensor): void {
+    this.gpu.forgetScoped(t);
+  }
+}
+
 class ViewOwner implements TensorOwner {
   constructor(
     readonly gpu: Gpu,

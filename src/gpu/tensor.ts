@@ -6,6 +6,17 @@ export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, i32: 4, u32:
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
+/**
+ * A [rows, ...] tensor stored as blocks of whole rows, each in its own buffer: weights larger than the
+ * device's maxBufferSize. Ops that take one (embedding lookups, a matmul's B) read each block; every
+ * other op refuses it.
+ */
+export interface RowBlocks {
+  /** Rows of every block but the last. */
+  rows: number;
+  parts: readonly Tensor[];
+}
+
 /** What a tensor needs from its owner; implemented by Gpu. */
 export interface TensorOwner {
   /** The tensor has no reference left: release its buffer. */
@@ -26,6 +37,7 @@ export class Tensor {
     readonly buffer: GPUBuffer,
     readonly shape: readonly number[],
     readonly dtype: DType,
+    readonly blocks?: RowBlocks,
   ) {
     this.size = numel(shape);
   }

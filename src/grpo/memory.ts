@@ -4,8 +4,8 @@
 // with a KL term); and the larger of a step's two phases: generation (the KV cache of a whole generation
 // batch) and one micro-batch's forward and backward (the activations the tape keeps, the logits kept at
 // completion tokens, the gradients flowing back; with gradient checkpointing, each layer's input and one
-// layer's activations at a time). It also gives the largest single buffer, which WebGPU
-// bounds by maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
+// layer's activations at a time). It also gives the largest single buffers, which WebGPU bounds by
+// maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
 
 import { type ModelConfig, parameterCount } from '../model/config.ts';
 import { type ImageProcessorOptions, smartResize } from '../model/image-processor.ts';
@@ -45,8 +45,10 @@ export interface MemoryEstimate {
   /** Of `training`: gradients (one float per trainable value) and Adam's two moments (two). */
   gradients: number;
   optimizer: number;
-  /** The largest single buffer, in bytes. */
+  /** The largest buffer a kernel binds whole, in bytes. */
   largestBuffer: number;
+  /** The largest buffer read in row ranges (logits, a trained embedding): held to maxBufferSize only. */
+  largestRowBuffer: number;
   parameters: number;
   trainableParameters: number;
 }
@@ -140,13 +142,13 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
   const backward = tokens * decoderFloatsPerToken(m) * F32 + kept * t.vocabSize * F32;
   const microBatch = decoder + vision + logits + backward;
 
-  const embedding = t.vocabSize * t.hiddenSize * inputs.weightBytes;
-  const largestBuffer = Math.max(
-    embedding,
-    c.use_peft ? 0 : t.vocabSize * t.hiddenSize * F32,
+  // Bound whole: activations and the KV cache of one layer. Read in row ranges, so held to maxBufferSize
+  // only: the kept logits and, when trained, the embedding with its gradient and moments (frozen weights
+  // over maxBufferSize are stored in row blocks).
+  const largestBuffer = Math.max(tokens * t.intermediateSize * F32, (kvCache / t.numHiddenLayers) * 0.5);
+  const largestRowBuffer = Math.max(
     kept * t.vocabSize * F32,
-    tokens * t.intermediateSize * F32,
-    (kvCache / t.numHiddenLayers) * 0.5,
+    c.use_peft ? 0 : t.vocabSize * t.hiddenSize * F32,
   );
   // The buffer pool rounds every buffer up to a size class: up to a quarter more, an eighth on average.
   const pooled = (bytes: number) => Math.round(bytes * POOL_ROUNDING);
@@ -160,28 +162,8 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
     gradients: trainableParameters * F32,
     optimizer: trainableParameters * 2 * F32,
     largestBuffer,
+    largestRowBuffer,
     parameters,
     trainableParameters,
-  };
-}
-
-export interface MemoryLimits {
-  maxBufferSize: number;
-  maxStorageBufferBindingSize: number;
-}
-
-/** Whether the largest buffer fits the adapter's limits; the message says what to lower when it does not. */
-export function bufferFit(
-  e: MemoryEstimate,
-  limits: MemoryLimits,
-): { ok: true } | { ok: false; message: string } {
-  const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
-  if (e.largestBuffer <= limit) return { ok: true };
-  return {
-    ok: false,
-    message:
-      `its largest buffer (${Math.round(e.largestBuffer / 2 ** 20)} MiB) is over this adapter's ` +
-      `${Math.round(limit / 2 ** 20)} MiB buffer limit; lower per_device_train_batch_size or ` +
-      'max_completion_length, or use f16 weights',
   };
 }

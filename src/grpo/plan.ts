@@ -59,6 +59,11 @@ function assess(s: PlanSubject, config: GrpoConfig, limits: PlanLimits) {
     problems.push(
       `its largest buffer (${formatBytes(e.largestBuffer)}) is over the adapter's ${formatBytes(bufferLimit)} buffer limit`,
     );
+  if (e.largestRowBuffer > limits.maxBufferSize)
+    problems.push(
+      `its logits (or trained embedding) take ${formatBytes(e.largestRowBuffer)} in one buffer, over the adapter's ` +
+        `maxBufferSize of ${formatBytes(limits.maxBufferSize)}`,
+    );
   return { e, inputs, bufferLimit, problems };
 }
 

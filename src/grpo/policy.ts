@@ -12,7 +12,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { LinearFn } from '../model/decoder.ts';
 import { createLora, freezeWeights, type Lora, trainableWeights } from '../model/lora.ts';
 import { disposeWeights, type Weights } from '../model/weights.ts';
-import type { GrpoConfig } from './config.ts';
+import { type GrpoConfig, GrpoConfigError } from './config.ts';
 
 export interface PolicyParameter {
   name: string;
@@ -61,6 +61,13 @@ export class Policy {
       const lora = createLora(gpu, config, { r, alpha, dropout, targetModules, seed: options.seed });
       return new Policy(gpu, config, weights, lora, undefined);
     }
+    const blocked = [...weights].find(([, t]) => t.blocks);
+    if (blocked)
+      throw new GrpoConfigError(
+        'use_peft',
+        `full fine-tuning trains every weight in one buffer, and '${blocked[0]}' [${blocked[1].shape}] is over ` +
+          "this device's maxBufferSize; train with LoRA (use_peft: true), which leaves the weights frozen",
+      );
     trainableWeights(weights);
     const copy = options.reference ? copyWeights(gpu, weights) : undefined;
     return new Policy(gpu, config, weights, undefined, copy);

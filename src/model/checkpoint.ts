@@ -30,6 +30,8 @@ export interface Checkpoint {
   get(name: string): CheckpointTensor | undefined;
   readBytes(name: string): Promise<Uint8Array>;
   readF32(name: string): Promise<Float32Array>;
+  /** Rows [row, row + rows) along the first dimension, as f32. */
+  readF32Rows(name: string, row: number, rows: number): Promise<Float32Array>;
   readF16Bits(name: string): Promise<Uint16Array>;
   readI32(name: string): Promise<Int32Array>;
   /** Closes the sources it opened (file handles in Node). */
@@ -175,6 +177,10 @@ export async function openCheckpoint(
       readF32: async (name) => {
         const [file, stored] = locate(name);
         return file.readF32(stored);
+      },
+      readF32Rows: async (name, row, rows) => {
+        const [file, stored] = locate(name);
+        return file.readF32Rows(stored, row, rows);
       },
       readF16Bits: async (name) => {
         const [file, stored] = locate(name);

@@ -1,7 +1,8 @@
 // Loads a Qwen-VL checkpoint from an HF-layout folder onto the GPU: config.json -> ModelConfig, the
 // safetensors weights (one file or shards with an index) checked by name and shape against the config,
-// then uploaded tensor by tensor (F32 / F16 / BF16 -> f32, or matrices to f16 when asked and the adapter
-// has shader-f16), so at most one tensor is held on the host at a time. Works through a SourceOpener, so
+// then uploaded tensor by tensor and, within a tensor, 64 MiB of rows at a time (F32 / F16 / BF16 -> f32, or
+// matrices to f16 when asked and the adapter has shader-f16), so the host holds one slab at a time; a
+// tensor over the device's maxBufferSize is stored in row blocks (RowBlocks). Works through a SourceOpener, so
 // the same code loads a dropped folder in the browser and a directory in Node.
 import { markTrainable } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
@@ -57,6 +58,9 @@ export async function readModelConfig(open: SourceOpener): Promise<ModelConfig> 
  * `f16(name)` says which go to f16 (only honoured when the adapter has shader-f16). The tensors are
  * kept out of any open scope and marked non-trainable; on an error the ones already uploaded are freed.
  */
+/** Host memory a tensor is read through, at most (as f32): large tensors stream a slab of rows at a time. */
+const SLAB_BYTES = 64 * 2 ** 20;
+
 export async function uploadTensors(
   gpu: Gpu,
   checkpoint: Checkpoint,
@@ -77,10 +81,21 @@ export async function uploadTensors(
   const weights: Weights = new Map();
   try {
     for (const t of wanted) {
-      const values = await checkpoint.readF32(t.name);
       const dtype = gpu.hasF16 && f16(t.canonical) ? 'f16' : 'f32';
-      const tensor: Tensor = gpu.keep(gpu.tensor(values, t.shape, dtype));
+      const tensor: Tensor = gpu.keep(gpu.rowsTensor(t.shape, dtype));
       weights.set(t.canonical, markTrainable(tensor, false));
+      const rows = t.shape[0] ?? 1;
+      const perRow = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      // An even number of rows keeps every f16 slab on a 4-byte boundary.
+      const slab = Math.max(2, Math.floor(SLAB_BYTES / (8 * perRow)) * 2);
+      for (let row = 0; row < rows; row += slab) {
+        const n = Math.min(slab, rows - row);
+        const values =
+          t.shape.length === 0
+            ? await checkpoint.readF32(t.name)
+            : await checkpoint.readF32Rows(t.name, row, n);
+        gpu.writeRows(tensor, row, values);
+      }
     }
     // Surfaces an out-of-memory or device loss now rather than at the first forward.
     await gpu.sync();

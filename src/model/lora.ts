@@ -318,6 +318,11 @@ export class Lora {
         throw new LoraError(
           `'${ad.module}.weight' is ${w.dtype}; merging needs f32 weights (keep the adapters unmerged)`,
         );
+      if (w.blocks)
+        throw new LoraError(
+          `'${ad.module}.weight' is over this device's maxBufferSize and stored in row blocks; merging needs ` +
+            'it in one buffer (keep the adapters unmerged)',
+        );
       return [ad, w] as const;
     });
     noGrad(gpu, () => {

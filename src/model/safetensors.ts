@@ -47,6 +47,8 @@ export interface SafetensorsFile {
   get(name: string): TensorInfo | undefined;
   readBytes(name: string): Promise<Uint8Array>;
   readF32(name: string): Promise<Float32Array>;
+  /** Rows [row, row + rows) along the first dimension, as f32: a large tensor read a slab at a time. */
+  readF32Rows(name: string, row: number, rows: number): Promise<Float32Array>;
   readF16Bits(name: string): Promise<Uint16Array>;
   readI32(name: string): Promise<Int32Array>;
 }
@@ -204,6 +206,16 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
     const t = info(name);
     return source.read(t.offset, t.byteLength);
   };
+  const readF32Rows = async (name: string, row: number, rows: number) => {
+    const t = info(name);
+    const first = t.shape[0] ?? 1;
+    if (!Number.isInteger(row) || !Number.isInteger(rows) || row < 0 || rows < 0 || row + rows > first)
+      throw new RangeError(`${name}: rows [${row}, ${row + rows}) are outside its ${first} rows`);
+    const rowBytes = (elementCount(t.shape) / Math.max(1, first)) * DTYPE_BYTES[t.dtype];
+    const byteLength = rows * rowBytes;
+    const bytes = await source.read(t.offset + row * rowBytes, byteLength);
+    return toF32(bytes, { ...t, shape: [rows, ...t.shape.slice(1)], byteLength }, file);
+  };
   return {
     name: file,
     source,
@@ -212,6 +224,7 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
     get: (name) => byName.get(name),
     readBytes,
     readF32: async (name) => toF32(await readBytes(name), info(name), file),
+    readF32Rows,
     readF16Bits: async (name) => toF16Bits(await readBytes(name), info(name), file),
     readI32: async (name) => toI32(await readBytes(name), info(name), file),
   };

@@ -109,10 +109,18 @@ describe('memoryPlan', () => {
     expect(describePlan(p)).toMatch(/any one of these would make it fit: .*weight_dtype: 'f16'/);
   });
 
-  it('names the buffer limit when the largest buffer is over it', () => {
-    const p = memoryPlan(twoB, lora2b, { ...roomy, maxStorageBufferBindingSize: 128 * 2 ** 20 });
-    expect(p.fits).toBe(false);
-    expect(p.problems.join()).toMatch(/largest buffer \([\d.]+ MiB\) is over the adapter's 128\.0 MiB/);
+  it('names the buffer limits a buffer is over', () => {
+    // A micro-batch's MLP activations are bound whole: held to the binding limit.
+    const bound = memoryPlan(twoB, lora2b, { ...roomy, maxStorageBufferBindingSize: 8 * 2 ** 20 });
+    expect(bound.fits).toBe(false);
+    expect(bound.problems.join()).toMatch(/largest buffer \([\d.]+ MiB\) is over the adapter's 8\.0 MiB/);
+    // The kept logits are read in row ranges: held to maxBufferSize only; the frozen 2B embedding (467 MiB
+    // in f16) is stored in row blocks and holds to neither.
+    const rows = memoryPlan(twoB, lora2b, { ...roomy, maxBufferSize: 64 * 2 ** 20 });
+    expect(rows.problems).toHaveLength(1);
+    expect(rows.problems[0]).toMatch(/logits .* over the adapter's maxBufferSize of 64\.0 MiB/);
+    expect(rows.advice).toContain('max_completion_length: 32');
+    expect(memoryPlan(twoB, lora2b, { ...roomy, maxBufferSize: 256 * 2 ** 20 }).fits).toBe(true);
   });
 
   it('says so when no single change is enough', () => {

@@ -69,7 +69,13 @@ export function embedding(gpu: Gpu, table: Tensor, ids: Int32Array | readonly nu
       kernel: embeddingForwardKernel,
       variant,
       params: new Params().u32(dim).u32(count).u32(u0).u32(chunk.row).u32(chunk.elem).bytes(),
-      bindings: [{ tensor: table, offset: chunk.offset, size: chunk.size }, uniq, offsets, positions, out],
+      bindings: [
+        { tensor: chunk.tensor, offset: chunk.offset, size: chunk.size },
+        uniq,
+        offsets,
+        positions,
+        out,
+      ],
       workgroups: gpu.grid(count),
     });
   }
@@ -86,7 +92,13 @@ export function embedding(gpu: Gpu, table: Tensor, ids: Int32Array | readonly nu
         kernel: embeddingBackwardKernel,
         variant: { overrides: { WG } },
         params: new Params().u32(dim).u32(count).u32(u0).u32(chunk.row).u32(chunk.elem).bytes(),
-        bindings: [dy, uniq, offsets, positions, { tensor: grad, offset: chunk.offset, size: chunk.size }],
+        bindings: [
+          dy,
+          uniq,
+          offsets,
+          positions,
+          { tensor: chunk.tensor, offset: chunk.offset, size: chunk.size },
+        ],
         workgroups: gpu.grid(count),
       });
     }
@@ -115,7 +127,7 @@ export function embeddingRows(gpu: Gpu, table: Tensor, ids: Tensor): Tensor {
       kernel: embeddingGatherKernel,
       variant: { f16: table.dtype === 'f16', overrides: { WG } },
       params: new Params().u32(dim).u32(n).u32(chunk.row).u32(chunk.rows).u32(chunk.elem).bytes(),
-      bindings: [{ tensor: table, offset: chunk.offset, size: chunk.size }, ids, out],
+      bindings: [{ tensor: chunk.tensor, offset: chunk.offset, size: chunk.size }, ids, out],
       workgroups: [Math.ceil(dim / WG), n],
     });
   return out;

@@ -87,6 +87,12 @@ export function gemm(gpu: Gpu, g: Gemm): void {
   if (r.a.dtype !== 'f32' || r.c.dtype !== 'f32') throw new ShapeError('matmul: A and C must be f32');
   if (r.b.dtype !== 'f32' && r.b.dtype !== 'f16') throw new ShapeError('matmul: B must be f32 or f16');
   if (r.M === 0 || r.N === 0) return;
+  if (r.a.blocks || r.c.blocks || r.bias?.blocks)
+    throw new ShapeError('matmul: only B (the weight) may be stored in row blocks');
+  if (r.b.blocks) {
+    gemmBlocks(gpu, r);
+    return;
+  }
   const bBytes = DTYPE_BYTES[r.b.dtype];
   if (r.b.bindSize <= gpu.maxBindingSize) {
     record(gpu, r, { offset: 0, size: r.b.bindSize });
@@ -115,6 +121,28 @@ export function gemm(gpu: Gpu, g: Gemm): void {
     }
     record(gpu, part, { offset, size });
   }
+}
+
+/**
+ * A row-blocked B, block by block: B's stored rows are N when transposed (each block gives columns of C)
+ * and K otherwise (each block adds its share of the sum). Each block is a whole B of its own.
+ */
+function gemmBlocks(gpu: Gpu, r: Resolved): void {
+  const { rows: per, parts } = r.b.blocks!;
+  if (r.offB !== 0 || r.ldb !== (r.transB ? r.K : r.N) || (r.batch > 1 && r.strideB !== 0))
+    throw new ShapeError('matmul: a row-blocked B must be read whole, unbatched');
+  parts.forEach((part, i) => {
+    const s = i * per;
+    const n = part.shape[0]!;
+    const g: Gemm = { ...r, b: part, offB: 0, strideB: 0 };
+    if (r.transB) Object.assign(g, { N: n, offC: r.offC + s, offBias: r.offBias + s });
+    else {
+      const shiftA = r.transA ? s * r.lda : s;
+      Object.assign(g, { K: n, offA: r.offA + shiftA, accumulate: r.accumulate || i > 0 });
+      if (i > 0) g.bias = undefined;
+    }
+    gemm(gpu, g);
+  });
 }
 
 /** Whether the operands meet matmul_vec4.wgsl's alignment rules. */

@@ -1,11 +1,14 @@
 // Splits a row-major [rows, cols] tensor into row ranges that each fit one storage binding (the
-// embedding table, its gradient, [tokens, vocab] logits). Each range is bound at an offset aligned to
-// minStorageBufferOffsetAlignment; `elem` is the element index of its first row inside the binding.
+// embedding table, its gradient, [tokens, vocab] logits), block by block for a row-blocked tensor. Each
+// range is bound at an offset of its block's buffer aligned to minStorageBufferOffsetAlignment; `elem` is
+// the element index of its first row inside the binding.
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { DTYPE_BYTES, type Tensor } from '../tensor.ts';
 
 export interface RowChunk {
+  /** The tensor to bind: the tensor itself, or the block holding these rows. */
+  tensor: Tensor;
   /** First row and number of rows. */
   row: number;
   rows: number;
@@ -17,7 +20,14 @@ export interface RowChunk {
 }
 
 export function rowChunks(gpu: Gpu, t: Tensor, rows: number, cols: number, op: string): RowChunk[] {
-  if (t.bindSize <= gpu.maxBindingSize) return [{ row: 0, rows, offset: 0, size: t.bindSize, elem: 0 }];
+  if (t.blocks) {
+    const per = t.blocks.rows;
+    return t.blocks.parts.flatMap((part, b) =>
+      rowChunks(gpu, part, part.shape[0]!, cols, op).map((c) => ({ ...c, row: c.row + b * per })),
+    );
+  }
+  if (t.bindSize <= gpu.maxBindingSize)
+    return [{ tensor: t, row: 0, rows, offset: 0, size: t.bindSize, elem: 0 }];
   const bytes = DTYPE_BYTES[t.dtype];
   const align = gpu.device.limits.minStorageBufferOffsetAlignment;
   const perChunk = Math.floor((gpu.maxBindingSize - align) / (cols * bytes));
@@ -29,7 +39,7 @@ export function rowChunks(gpu: Gpu, t: Tensor, rows: number, cols: number, op: s
     const start = row * cols * bytes;
     const offset = Math.floor(start / align) * align;
     const size = Math.min(t.bindSize - offset, Math.ceil((start - offset + n * cols * bytes) / 4) * 4);
-    out.push({ row, rows: n, offset, size, elem: (start - offset) / bytes });
+    out.push({ tensor: t, row, rows: n, offset, size, elem: (start - offset) / bytes });
   }
   return out;
 }
