@@ -134,15 +134,17 @@ export class Tape {
    * Back-propagates `seed` (default: ones, for a scalar loss) from `output` and returns the gradient of
    * every trainable leaf reached. The caller owns the returned tensors; intermediate gradients are freed
    * as soon as they are consumed. The records stay until dispose(), so backward can be called once.
+   * With `into` (gradient accumulation), each leaf gradient is added to that map's running sum as soon as
+   * it is computed, so a micro-batch never holds a second full set of gradients; `into` is returned.
    */
-  backward(output: Tensor, seed?: Tensor): Map<Tensor, Tensor> {
+  backward(output: Tensor, seed?: Tensor, into?: Map<Tensor, Tensor>): Map<Tensor, Tensor> {
     const gpu = this.gpu;
     const grads = new Map<Tensor, Tensor>();
     grads.set(
       output,
       seed ? gpu.view(seed, seed.shape) : gpu.tensor(new Float32Array(output.size).fill(1), output.shape),
     );
-    const leaves = new Map<Tensor, Tensor>();
+    const leaves = into ?? new Map<Tensor, Tensor>();
     noGrad(gpu, () => {
       for (let i = this.nodes.length - 1; i >= 0; i--) {
         const node = this.nodes[i]!;

@@ -5,7 +5,7 @@
 // step's micro-batches. It uses the trainer's policy, optimiser settings and learning-rate schedule.
 
 import { Sampler } from '../data/split.ts';
-import { accumulateGrads, Tape } from '../gpu/autograd.ts';
+import { Tape } from '../gpu/autograd.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Metrics } from './metrics.ts';
 import { Policy } from './policy.ts';
@@ -105,7 +105,7 @@ export class SftTrainer {
           try {
             const logp = await gpu.read(scores.logp);
             for (const v of logp) loss -= v / tokens;
-            accumulateGrads(gpu, grads, tape.backward(scores.logp, seed));
+            tape.backward(scores.logp, seed, grads);
           } finally {
             seed.dispose();
             scores.logp.dispose();

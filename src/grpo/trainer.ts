@@ -10,7 +10,7 @@
 import { mixSeed, Rng } from '../data/rng.ts';
 import type { Box, GroundingRow } from '../data/row.ts';
 import { Sampler, type SamplerState } from '../data/split.ts';
-import { accumulateGrads, noGrad, Tape } from '../gpu/autograd.ts';
+import { noGrad, Tape } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Lora } from '../model/lora.ts';
@@ -471,7 +471,7 @@ export class GrpoTrainer {
         });
         const seedTensor = gpu.tensor(seed, [seed.length]);
         try {
-          accumulateGrads(gpu, grads, tape.backward(scores.logp, seedTensor));
+          tape.backward(scores.logp, seedTensor, grads);
         } finally {
           seedTensor.dispose();
         }

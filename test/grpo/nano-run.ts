@@ -1,7 +1,7 @@
 // Shared by the training tests: a GrpoTrainer on the shipped nano checkpoint and synthetic rows with tiny
-// settings (2 prompts x G 4, 2 micro-batches, short completions), optionally continuing a PEFT adapter,
-// and `test-length`, a reward with spread in every group (longer answers score higher), so nano gets
-// non-zero advantages whatever it writes.
+// settings (2 prompts x G 4, 2 micro-batches, short completions), optionally continuing a PEFT adapter or
+// on another model folder with random weights; and `test-length`, a reward with spread in every group
+// (longer answers score higher), so nano gets non-zero advantages whatever it writes.
 import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
 import type { Gpu } from '../../src/gpu/context.ts';
@@ -13,7 +13,7 @@ import { directoryOpener } from '../../src/model/byte-source-node.ts';
 import { loadModel } from '../../src/model/load.ts';
 import type { PeftAdapterInput } from '../../src/model/lora.ts';
 import { stopTokenIds } from '../../src/model/prompt.ts';
-import { disposeWeights, type Weights } from '../../src/model/weights.ts';
+import { disposeWeights, randomWeights, type Weights } from '../../src/model/weights.ts';
 
 export const LENGTH_REWARD = 'test-length';
 if (!rewardNames().includes(LENGTH_REWARD)) registerReward(LENGTH_REWARD, (x) => x.completion.length / 100);
@@ -33,10 +33,20 @@ export async function nanoRun(
     rows = 12,
     adapter,
     warn = () => {},
-  }: { seed?: number; rows?: number; adapter?: PeftAdapterInput; warn?: (m: string) => void } = {},
+    modelDir,
+  }: {
+    seed?: number;
+    rows?: number;
+    adapter?: PeftAdapterInput;
+    warn?: (m: string) => void;
+    /** Another model folder (config, tokenizer, processor), given seeded random weights. */
+    modelDir?: string;
+  } = {},
 ): Promise<NanoRun> {
-  const model = await loadPromptModel('nano');
-  const loaded = await loadModel(g, directoryOpener(NANO_DIR));
+  const model = await loadPromptModel(modelDir ?? 'nano');
+  const loaded = modelDir
+    ? { weights: randomWeights(g, model.config, seed) }
+    : await loadModel(g, directoryOpener(NANO_DIR));
   let config = resolveConfig(
     {
       num_generations: 4,
