@@ -1,12 +1,15 @@
-// `npm run bench -- [--out FILE.json] [--only REGEX] [--runs N]`: runs the benchmarks in one process on
-// one adapter and writes their JSON (default bench-results/bench.json). --only filters by row name
-// (e.g. 'square|nano'); the layer rows at sequence 2048 take minutes on a software adapter.
+// `npm run bench -- [--out FILE.json] [--only REGEX] [--runs N] [--checkpoints DIR]`: runs the benchmarks
+// in one process on one adapter and writes their JSON (default bench-results/bench.json). --only filters
+// by row name (e.g. 'square|nano'); the layer rows at sequence 2048 take minutes on a software adapter.
+// --checkpoints names the folder of random-weight full-size checkpoints (scripts/make-random-checkpoint.py)
+// for the full-size rows, which are skipped without it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { adapterLabel } from '../src/gpu/adapter.ts';
 import { createNodeGpu } from '../src/gpu/node.ts';
 import { benchAttention } from './attention.ts';
 import { benchDatasets } from './datasets.ts';
+import { benchFullSize } from './full-size.ts';
 import { benchGenerate } from './generate.ts';
 import { benchGrpo } from './grpo.ts';
 import { benchImages } from './images.ts';
@@ -36,6 +39,8 @@ try {
   const generation = await benchGenerate(gpu, { runs, only: filter }, log);
   log('GRPO step, nano demo settings (median after 1 warm-up step):');
   const grpo = await benchGrpo(gpu, { runs, only: filter }, log);
+  log('full-size checkpoints, LoRA GRPO step (one step each, a device per row):');
+  const fullSize = await benchFullSize({ only: filter, checkpoints: arg('--checkpoints') }, log);
   log('datasets, 20,000 rows with images (CPU):');
   const datasets = await benchDatasets({ only: filter }, log);
   log('image decoding, 512 x 512 (CPU, median of 9 after 2):');
@@ -55,6 +60,7 @@ try {
     layers,
     generation,
     grpo,
+    full_size: fullSize,
     datasets,
     images,
   };
