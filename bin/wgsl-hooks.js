@@ -1,8 +1,8 @@
-// Node module hooks: `import src from '.../x.wgsl?raw'` yields the file's text as the default export.
+// Node module hooks: `import src from '.../x.wgsl?raw'` (or a .py file) yields the file's text as the default export.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-const RAW = /\.wgsl\?raw$/;
+const RAW = /\.(wgsl|py)\?raw$/;
 
 export async function resolve(specifier, context, next) {
   if (RAW.test(specifier)) {

@@ -41,7 +41,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The checkpoint folder of --run: itself, or its checkpoint-STEP with the largest STEP. */
-async function checkpointOf(dir: string): Promise<string> {
+export async function checkpointOf(dir: string): Promise<string> {
   if (await exists(join(dir, 'trainer_state.json'))) return dir;
   const entries = await readdir(dir).catch(() => {
     throw new CliError(`--run ${dir} does not exist`);

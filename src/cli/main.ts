@@ -4,6 +4,7 @@ import { GpuError } from '../gpu/errors.ts';
 import { createNodeGpu } from '../gpu/node.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
+import { exportTrlCommand } from './export-trl.ts';
 import { generateCommand } from './generate.ts';
 import { inspectDatasetCommand } from './inspect-dataset.ts';
 import { planCommand } from './plan.ts';
@@ -42,6 +43,8 @@ Usage:
                           greedy Acc@0.5, mean IoU and format rate
   vgrpo export --run DIR --out DIR [--merged]
                           a run's PEFT adapter or full HF weights, and its metrics as CSV
+  vgrpo export-trl (--run DIR | --config FILE) [--model nano|DIR|ID] [--dataset PATH] --out DIR
+                          the run as a TRL GRPOTrainer project for one GPU or many
   vgrpo help              this text
 `;
 
@@ -67,6 +70,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'export':
         return await exportCommand(rest);
+      case 'export-trl':
+        return await exportTrlCommand(rest);
       case undefined:
       case 'help':
       case '--help':

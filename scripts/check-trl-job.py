@@ -1,0 +1,108 @@
+"""Checks a TRL job folder written by `vgrpo export-trl` against TRL itself (not CI: CI has no Python):
+job.json's settings are accepted by TRL's GRPOConfig and peft's LoraConfig as they are, the dataset
+loads the way train.py loads it (images decoded, prompts built with the assistant prefill), the
+processor's chat template continues the prefill, and the reward functions score the dataset's own
+ground truth in the model's box space as full marks. Then, when torchvision imports (transformers'
+Qwen2-VL processor needs it), it runs train.py for 2 steps on the CPU and checks that the metrics TRL
+logged carry the names our trainer logs.
+
+    pip install -r JOB/requirements.txt        # or the local mirror's torch, transformers, trl, peft, datasets
+    python3 scripts/check-trl-job.py JOB [--steps 2]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(path))
+    spec.loader.exec_module(module)
+    return module
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("job")
+    ap.add_argument("--steps", type=int, default=2)
+    args = ap.parse_args()
+    job_dir = os.path.abspath(args.job)
+    with open(os.path.join(job_dir, "job.json"), encoding="utf-8") as f:
+        job = json.load(f)
+
+    from peft import LoraConfig
+    from trl import GRPOConfig
+
+    config = GRPOConfig(output_dir=os.path.join(job_dir, "check-output"), use_cpu=True, bf16=False, **job["grpo_config"])
+    for key, value in job["grpo_config"].items():
+        if value is None:  # TRL derives it (generation_batch_size, steps_per_generation, ...)
+            continue
+        got = getattr(config, key)
+        if hasattr(got, "value"):
+            got = got.value
+        assert got == value or (isinstance(value, float) and abs(got - value) < 1e-12), (key, got, value)
+    if job["lora"]:
+        LoraConfig(task_type="CAUSAL_LM", r=job["lora"]["r"], lora_alpha=job["lora"]["lora_alpha"],
+                   lora_dropout=job["lora"]["lora_dropout"], target_modules=job["lora"]["target_modules"])
+    print(f"GRPOConfig takes all {len(job['grpo_config'])} settings as they are; LoraConfig: {bool(job['lora'])}")
+
+    train = load(os.path.join(job_dir, "train.py"), "train")
+    rewards = load(os.path.join(job_dir, "rewards.py"), "rewards")
+    from datasets import Image, load_dataset
+
+    dataset = load_dataset("json", data_files=os.path.join(job_dir, "data", "train.jsonl"), split="train")
+    dataset = dataset.map(lambda row: {"prompt": train.prompt_of(row, job), "image": os.path.join(job_dir, "data", row["image"])})
+    dataset = dataset.cast_column("image", Image())
+    first = dataset[0]
+    assert first["image"].size == (first["width"], first["height"]), (first["image"].size, first["width"])
+    assert first["prompt"][-1] == {"role": "assistant", "content": job["prefill"]} or not job["prefill"]
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(job["model"])
+    text = tokenizer.apply_chat_template(first["prompt"], tokenize=False, continue_final_message=bool(job["prefill"]))
+    assert text.endswith(job["prefill"]), text[-80:]
+    print(f"{len(dataset)} rows load with their images; the prompt ends in the prefill: {text[-60:]!r}")
+
+    funcs = rewards.make_rewards(iou_threshold=job["iou_threshold"], prefill=job["prefill"], box_space=job["box_space"])
+    cols = {k: dataset[k] for k in ("box", "width", "height", "input_width", "input_height")}
+
+    def written(row):
+        x1, y1, x2, y2 = row["box"]
+        sx, sy = {
+            "pixels": (1, 1),
+            "input-pixels": (row["input_width"] / row["width"], row["input_height"] / row["height"]),
+            "norm1000": (1000 / row["width"], 1000 / row["height"]),
+            "norm1": (1 / row["width"], 1 / row["height"]),
+        }[job["box_space"]]
+        return f" ok</think><answer>[{x1 * sx}, {y1 * sy}, {x2 * sx}, {y2 * sy}]</answer>"
+
+    completions = [[{"role": "assistant", "content": written(row)}] for row in dataset]
+    scores = {name: funcs[name](completions, **cols) for name in job["reward_funcs"] if name in funcs}
+    for name, values in scores.items():
+        assert min(values) > 0.999, (name, min(values))
+    print(f"the ground truth written in {job['box_space']} scores 1 on {', '.join(scores)}")
+
+    if importlib.util.find_spec("torchvision") is None:
+        print("train.py not run: torchvision is not installed (transformers' Qwen2-VL processor imports it)")
+        return 0
+    out = os.path.join(job_dir, "check-output")
+    subprocess.run([sys.executable, "train.py", "--cpu", "--max-steps", str(args.steps), "--output-dir", out],
+                   cwd=job_dir, check=True)
+    state = json.load(open(os.path.join(out, "checkpoint-%d" % args.steps, "trainer_state.json")))
+    logged = set().union(*(set(entry) for entry in state["log_history"]))
+    ours = {"loss", "reward", "reward_std", "grad_norm", "learning_rate", "completions/mean_length"}
+    ours |= {f"rewards/{name}/mean" for name in job["reward_funcs"]}
+    missing = ours - logged
+    assert not missing, f"TRL did not log {sorted(missing)}"
+    print(f"train.py ran {args.steps} steps; TRL logged {len(logged)} names, ours among them")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
