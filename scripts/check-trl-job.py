@@ -34,6 +34,8 @@ def main():
     job_dir = os.path.abspath(args.job)
     with open(os.path.join(job_dir, "job.json"), encoding="utf-8") as f:
         job = json.load(f)
+    if os.path.isdir(os.path.join(job_dir, job["model"])):
+        job["model"] = os.path.join(job_dir, job["model"])
 
     from peft import LoraConfig
     from trl import GRPOConfig

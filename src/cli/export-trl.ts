@@ -4,11 +4,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { deflate } from 'node:zlib';
 import { CheckpointStateError, readTrainerState } from '../grpo/checkpoint.ts';
 import { declaredBoxSpace, type ModelKind, resolveBoxSpace } from '../grpo/rewards/box-space.ts';
 import { writeTrlJob } from '../grpo/trl/job.ts';
+import { NANO_FILES } from '../grpo/worker/model.ts';
 import { type ImageProcessorOptions, QWEN_VL_IMAGE_DEFAULTS } from '../model/image-processor.ts';
 import { CliError, type FlagValues, runSubcommand } from './command.ts';
 import { DATASET_FLAGS, DATASET_USAGE } from './dataset-flags.ts';
@@ -24,8 +23,9 @@ requirements.txt, accelerate configs for 1 GPU, 8 GPUs (DDP) and DeepSpeed ZeRO-
   --run DIR             a 'vgrpo train' output or checkpoint folder: its settings, model and dataset
   --config FILE         settings as JSON or YAML with TRL's GRPOConfig names (without --run)
   --preset NAME         a preset under the config
-  --model nano|DIR|ID   what train.py loads: the built-in nano, an HF folder, or a hub id such as
-                        Qwen/Qwen2-VL-2B-Instruct (default: the run's model, else nano)
+  --model nano|DIR|ID   what train.py loads: the built-in nano (shipped in the job's model/), an HF
+                        folder, or a hub id such as Qwen/Qwen2-VL-2B-Instruct (default: the run's
+                        model, else nano)
   --dataset synthetic|PATH
                         the rows to train on (default: the run's dataset, else synthetic)
   --synthetic-seed N    the synthetic set's seed (default 1)
@@ -109,23 +109,32 @@ async function run(values: FlagValues): Promise<number> {
   const config = await runConfig(flags, stateConfig).catch(configError);
   const model = await modelOf((flags.model as string | undefined) ?? 'nano');
   const { rows, name } = await loadRunRows(flags);
+  // nano ships inside the job, so the project runs anywhere.
+  const modelFiles =
+    model.kind === 'nano'
+      ? await Promise.all(
+          NANO_FILES.map(async (f) => ({
+            name: f,
+            bytes: new Uint8Array(await readFile(join(model.name, f))),
+          })),
+        )
+      : undefined;
   const progress = new ProgressLine('rows', rows.length, 100);
-  const zlib = promisify(deflate);
   await writeTrlJob(
     {
       config,
-      model: model.name,
+      model: modelFiles ? 'model' : model.name,
       space: resolveBoxSpace(config.box_space, model.kind, model.declared),
       processor: model.processor,
       rows,
       dataset: name,
+      ...(modelFiles ? { modelFiles } : {}),
     },
     async (path, contents) => {
       const file = join(out, path);
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, contents);
     },
-    async (bytes) => new Uint8Array(await zlib(bytes)),
     (done) => progress.update(done),
   );
   process.stderr.write(`wrote a TRL job for ${model.name} on ${rows.length} rows of ${name} to ${out}\n`);

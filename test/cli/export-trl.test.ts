@@ -61,7 +61,8 @@ describe('vgrpo export-trl', () => {
     expect(r.code, r.stderr).toBe(0);
     const files = listFiles(out);
     const images = files.filter((f) => f.startsWith('data/images/'));
-    expect(files.filter((f) => !f.startsWith('data/images/'))).toEqual(FILES);
+    expect(files.filter((f) => !f.startsWith('data/images/') && !f.startsWith('model/'))).toEqual(FILES);
+    expect(files.filter((f) => f.startsWith('model/'))).toContain('model/model.safetensors');
     expect(images).toHaveLength(6);
 
     const job = JSON.parse(readFileSync(join(out, 'job.json'), 'utf8'));
@@ -69,7 +70,7 @@ describe('vgrpo export-trl', () => {
     const { grpoConfig } = trlKwargs(config);
     delete grpoConfig.eval_steps;
     expect(job.grpo_config).toEqual({ ...grpoConfig, eval_strategy: 'no' });
-    expect(job.model).toMatch(/public\/nano$/);
+    expect(job.model).toBe('model');
     expect(job.box_space).toBe('pixels');
     expect(job.reward_funcs).toEqual(config.reward_funcs);
     expect(job.prefill).toBe(config.assistant_prefill);

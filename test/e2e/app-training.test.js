@@ -3,7 +3,8 @@
 // and the page shows the progress, the metrics and their live charts, the batch's image on a konva stage
 // with the reward legend, the prompt's completions with their rewards, and the table of every sample; the
 // run stored, downloaded, and trained further after a reload. A second test trains on a dataset zip
-// dropped on the page and resumes that run once the zip is dropped again. Run `npm run build` first.
+// dropped on the page (after exporting its settings and rows as a TRL job) and resumes that run once the
+// zip is dropped again. Run `npm run build` first.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -359,6 +360,45 @@ test('trains on a dropped dataset zip, and resumes that run when the zip is drop
     // The estimate takes the zip's largest image (48 x 32) as nano's processor resizes it (at least 3,136
     // pixels, sides multiples of 28: 84 x 56).
     assert.match((await page.getByTestId('memory-fit').textContent()) ?? '', /its largest image 84×56 as/);
+
+    // The same settings on the same rows as a TRL job: a zip of the Python project, the rows with their
+    // pixels and ground truth, nano shipped in it.
+    for (const [name, value] of Object.entries({ ...MICRO, max_steps: '1' }))
+      await page.locator(`input[name="${name}"]`).fill(value);
+    const [job] = await Promise.all([
+      page.waitForEvent('download', { timeout: UI_TIMEOUT }),
+      page.getByTestId('trl-export-button').click(),
+    ]);
+    assert.match(job.suggestedFilename(), /^trl-nano-items\.zip$/);
+    const files = unzipSync(readFileSync(/** @type {string} */ (await job.path())));
+    const root = 'trl-nano-items/';
+    for (const f of [
+      'train.py',
+      'rewards.py',
+      'job.json',
+      'requirements.txt',
+      'README.md',
+      'model/model.safetensors',
+    ])
+      assert.ok(files[root + f], `${f} missing from the job`);
+    const settings = JSON.parse(new TextDecoder().decode(files[`${root}job.json`]));
+    assert.equal(settings.model, 'model');
+    assert.equal(settings.box_space, 'pixels');
+    assert.equal(settings.grpo_config.num_generations, 2);
+    assert.equal(settings.grpo_config.max_steps, 1);
+    const lines = new TextDecoder().decode(files[`${root}data/train.jsonl`]).trim().split('\n');
+    assert.equal(lines.length, 4);
+    for (const [i, line] of lines.entries()) {
+      const row = JSON.parse(line);
+      assert.equal(row.question, `Where is item ${i}?`);
+      // The rows as the panel reads them: a `bbox` field is COCO's [x, y, width, height].
+      assert.deepEqual(row.box, [4 + i, 4, 24 + 2 * i, 28]);
+      assert.deepEqual([row.width, row.height, row.input_width, row.input_height], [48, 32, 84, 56]);
+      const png = PNG.sync.read(Buffer.from(files[`${root}data/${row.image}`] ?? []));
+      assert.deepEqual([png.width, png.height], [48, 32]);
+      assert.deepEqual([...png.data.subarray(0, 3)], [0, 0, 90]);
+      assert.deepEqual([...png.data.subarray(4 * (10 * 48 + 10), 4 * (10 * 48 + 10) + 3)], [20, 20, 20]);
+    }
 
     for (const [name, value] of Object.entries({ ...MICRO, max_steps: '1' }))
       await page.locator(`input[name="${name}"]`).fill(value);

@@ -3,9 +3,11 @@
 // peft's LoraConfig, the same prompts and image size limits; rewards.py scores as ours do; data/ holds
 // the usable rows as JSONL with PNG images and the columns the rewards read; requirements.txt pins what
 // the bridge is tested against; accelerate/ holds launch configs for one GPU, 8 GPUs with DDP and 8 with
-// DeepSpeed ZeRO-2 / ZeRO-3. Files go to a sink, so Node writes a folder and the browser a zip.
+// DeepSpeed ZeRO-2 / ZeRO-3; with a small checkpoint (nano), the checkpoint itself in model/. Files go to
+// a sink, so Node writes a folder and the browser a zip.
 
-import { type Deflate, encodePng } from '../../data/image/png-encode.ts';
+import { zlibSync } from 'fflate';
+import { encodePng } from '../../data/image/png-encode.ts';
 import type { GroundingRow } from '../../data/row.ts';
 import { type ImageProcessorOptions, smartResize, toRgb } from '../../model/image-processor.ts';
 import { peftTargetModules } from '../../model/lora.ts';
@@ -25,6 +27,8 @@ export interface TrlJobInput {
   rows: readonly GroundingRow[];
   /** Where the rows came from, for the job's README. */
   dataset: string;
+  /** A checkpoint to ship in the job's model/ folder (nano); `model` then names that folder. */
+  modelFiles?: readonly { name: string; bytes: Uint8Array }[];
 }
 
 export type JobSink = (path: string, contents: string | Uint8Array) => Promise<void>;
@@ -147,9 +151,9 @@ rewards use to map the model's answer box to pixels.
 export async function writeTrlJob(
   input: TrlJobInput,
   sink: JobSink,
-  deflate: Deflate,
   onRow: (done: number, total: number) => void = () => {},
 ): Promise<void> {
+  const deflate = async (bytes: Uint8Array) => zlibSync(bytes, { level: 6 });
   const c = input.config;
   const p = input.processor;
   const factor = p.patchSize * p.mergeSize;
@@ -177,6 +181,7 @@ export async function writeTrlJob(
     onRow(i + 1, input.rows.length);
   }
   await sink('data/train.jsonl', `${lines.join('\n')}\n`);
+  for (const f of input.modelFiles ?? []) await sink(`${input.model}/${f.name}`, f.bytes);
   await sink('job.json', `${JSON.stringify(trlJobSettings(input), null, 2)}\n`);
   await sink('train.py', trainPy);
   await sink('rewards.py', rewardsPy);

@@ -39,6 +39,9 @@ def main():
     args = ap.parse_args()
     with open(os.path.join(HERE, "job.json"), encoding="utf-8") as f:
         job = json.load(f)
+    # A model folder shipped with the job (or placed beside train.py) is found from anywhere.
+    if os.path.isdir(os.path.join(HERE, job["model"])):
+        job["model"] = os.path.join(HERE, job["model"])
 
     dataset = load_dataset("json", data_files=os.path.join(HERE, "data", "train.jsonl"), split="train")
     dataset = dataset.map(

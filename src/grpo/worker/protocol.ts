@@ -140,10 +140,31 @@ export interface ExportRequest {
   runId?: string;
 }
 
+/**
+ * The settings a start would use, on its model and rows, as a TRL job (src/grpo/trl/job.ts): answered by
+ * `trl-job` with the project's files. `modelName` is what train.py loads (a hub id, or a folder the
+ * person puts beside train.py; default the dropped folder's name); nano ships in the job's model/.
+ */
+export interface TrlExportRequest {
+  type: 'export-trl';
+  id: number;
+  model: ModelSource;
+  dataset: DatasetSource;
+  preset?: string;
+  config: Partial<GrpoConfig>;
+  modelName?: string;
+}
+
 /** The runs stored in OPFS (`runs`), or one of them deleted with its checkpoints (`delete-run`). */
 export type StoreRequest = { type: 'runs'; id: number } | { type: 'delete-run'; id: number; runId: string };
 
-export type WorkerRequest = RunRequest | DatasetRequest | EvalRequest | ExportRequest | StoreRequest;
+export type WorkerRequest =
+  | RunRequest
+  | DatasetRequest
+  | EvalRequest
+  | ExportRequest
+  | TrlExportRequest
+  | StoreRequest;
 
 // ---------------------------------------------------------------------------------------------------------
 // Events (worker -> app)
@@ -318,12 +339,21 @@ export interface ExportResultEvent {
   files: ExportedFile[];
 }
 
+/** A TRL job's files, paths relative to the project folder. */
+export interface TrlJobEvent {
+  type: 'trl-job';
+  id: number;
+  /** The project folder's name. */
+  name: string;
+  files: ExportedFile[];
+}
+
 export type StoreEvent =
   /** available: false when this browser has no OPFS (runs is then empty). */
   | { type: 'runs'; id: number; available: boolean; runs: StoredRun[] }
   | { type: 'run-deleted'; id: number; runId: string };
 
-export type PolicyEvent = EvalResultEvent | ExportResultEvent;
+export type PolicyEvent = EvalResultEvent | ExportResultEvent | TrlJobEvent;
 
 /** An image's size in pixels. */
 export interface ImageSize {

@@ -74,6 +74,7 @@ import type {
   RunState,
   StartRequest,
   StoreRequest,
+  TrlExportRequest,
   WorkerEvent,
   WorkerRequest,
 } from './protocol.ts';
@@ -87,6 +88,7 @@ import {
   type StoreDir,
 } from './run-store.ts';
 import { type Thumbnail, thumbnail } from './thumbnail.ts';
+import { trlJobFiles } from './trl-export.ts';
 
 function post(event: WorkerEvent, transfer: Transferable[] = []): void {
   (self as unknown as Worker).postMessage(event, transfer);
@@ -983,6 +985,20 @@ async function handleExport(req: ExportRequest): Promise<void> {
   });
 }
 
+async function handleTrlExport(req: TrlExportRequest): Promise<void> {
+  const job = await trlJobFiles(req, {
+    modelFiles: () =>
+      req.model.kind === 'nano' ? fetchNanoFiles(nanoBase()) : Promise.resolve(req.model.files),
+    rows: () => runDataset(req.dataset),
+    warn,
+  });
+  const files = [...job.files].map(([name, bytes]) => exported(name, bytes));
+  post(
+    { type: 'trl-job', id: req.id, name: job.name, files },
+    files.map((f) => f.bytes.buffer),
+  );
+}
+
 async function handleStore(req: StoreRequest): Promise<void> {
   const store = await runStore();
   switch (req.type) {
@@ -1030,6 +1046,9 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
       return;
     case 'export':
       handleExport(req).catch((e: unknown) => postRequestError(req.id, e));
+      return;
+    case 'export-trl':
+      handleTrlExport(req).catch((e: unknown) => postRequestError(req.id, e));
       return;
     case 'runs':
     case 'delete-run':

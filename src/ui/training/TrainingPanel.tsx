@@ -21,6 +21,7 @@ import { type ModelChoice, modelFromEntries, NANO_MODEL } from './model-choice.t
 import type { RunView } from './run-store.ts';
 import { SamplesTable } from './SamplesTable.tsx';
 import { startRun } from './start-run.ts';
+import { TrlExport } from './TrlExport.tsx';
 import { useRun } from './useRun.ts';
 
 export const TRAIN_PRESET = 'nano-demo';
@@ -203,6 +204,9 @@ export function TrainingPanel({
           {run.state}
         </span>
       </div>
+      {!loaded && (
+        <TrlExport model={model} dataset={dataset} preset={preset} config={result.ok ? result.layer : null} />
+      )}
       <Progress run={run} />
       <div role="alert" aria-live="assertive" data-testid="run-error">
         {run.error && (
