@@ -828,6 +828,21 @@ export function intervalSteps(value: number, totalSteps: number): number {
   return value < 1 ? Math.ceil(totalSteps * value) : value;
 }
 
+/** Fields that are neither GRPOConfig's nor ModelConfig's (warmup_ratio goes in as warmup_steps). */
+export const NOT_TRL_FIELDS = [
+  'max_prompt_length',
+  'warmup_ratio',
+  'reward_funcs',
+  'min_pixels',
+  'max_pixels',
+  'box_space',
+  'answer_form',
+  'iou_threshold',
+  'system_prompt',
+  'assistant_prefill',
+  'weight_dtype',
+] as const satisfies readonly (keyof GrpoConfig)[];
+
 /**
  * The configuration as keyword arguments of TRL 1.13's GRPOConfig and ModelConfig (for recipes that run
  * TRL on the same settings). warmup_ratio becomes transformers 5's fractional warmup_steps; eval_steps
@@ -839,19 +854,7 @@ export function trlKwargs(config: GrpoConfig): {
 } {
   const json = configToJson(config);
   const modelKeys = ['use_peft', 'lora_r', 'lora_alpha', 'lora_dropout', 'lora_target_modules'];
-  const ours = [
-    'max_prompt_length',
-    'warmup_ratio',
-    'reward_funcs',
-    'min_pixels',
-    'max_pixels',
-    'box_space',
-    'answer_form',
-    'iou_threshold',
-    'system_prompt',
-    'assistant_prefill',
-    'weight_dtype',
-  ];
+  const ours: readonly string[] = NOT_TRL_FIELDS;
   const grpoConfig: Record<string, unknown> = {};
   const modelConfig: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json)) {

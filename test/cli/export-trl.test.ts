@@ -11,6 +11,7 @@ import { NANO_TASK, syntheticDataset } from '../../src/data/synthetic.ts';
 import {
   CONFIG_FIELDS,
   type GrpoConfig,
+  NOT_TRL_FIELDS,
   resolveConfig,
   trlKwargs,
   warmupSteps,
@@ -87,20 +88,7 @@ describe('vgrpo export-trl', () => {
       );
       const { grpoConfig, modelConfig } = trlKwargs(config);
       const ours = Object.fromEntries(
-        (
-          [
-            'max_prompt_length',
-            'reward_funcs',
-            'min_pixels',
-            'max_pixels',
-            'box_space',
-            'answer_form',
-            'iou_threshold',
-            'system_prompt',
-            'assistant_prefill',
-            'weight_dtype',
-          ] as const
-        ).map((k) => [k, config[k]]),
+        NOT_TRL_FIELDS.filter((k) => k !== 'warmup_ratio').map((k) => [k, config[k]]),
       );
       const back: GrpoConfig = resolveConfig({ ...grpoConfig, ...modelConfig, ...ours }, {});
       // transformers 5 folds warmup_ratio into a fractional warmup_steps: the same warm-up either way.
