@@ -97,7 +97,11 @@ export class SftTrainer {
               this.policy.weights,
               prompts.map((p, i) => ({ promptIds: p.inputIds, completionIds: answers[i]!, image: i })),
               prompts.map((p) => p.image),
-              { temperature: 1, linear: this.policy.lora?.linear },
+              {
+                temperature: 1,
+                linear: this.policy.lora?.linear,
+                recompute: c.gradient_checkpointing ? { capture: this.policy.lora?.captureDropout } : undefined,
+              },
             ),
           );
           const n = scores.offsets.at(-1)!;

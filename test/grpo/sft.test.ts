@@ -1,6 +1,6 @@
 // The SFT warm-up: reference answers written in the chosen box space and answer form (the prefill's
 // <think> not repeated), and a few steps of full fine-tuning on nano that lower the cross-entropy of
-// those answers and make the model's own greedy answer start to follow them.
+// those answers and make the model's own greedy answer start to follow them; gradient checkpointing changes no step.
 import { describe, expect, it } from 'vitest';
 import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
@@ -77,5 +77,52 @@ describe('SFT steps on nano', () => {
     expect(losses.at(-1)!).toBeLessThan(0.6 * losses[0]!);
     sft.dispose();
     disposeWeights(loaded.weights);
+  });
+});
+
+describe('SFT with gradient checkpointing', () => {
+  it('takes the steps it takes without it', async () => {
+    const g = gpu();
+    const model = await loadPromptModel('nano');
+    const run = async (gradient_checkpointing: boolean) => {
+      const loaded = await loadModel(g, directoryOpener(NANO_DIR));
+      const config = resolveConfig(
+        {
+          per_device_train_batch_size: 2,
+          gradient_accumulation_steps: 2,
+          num_generations: 2,
+          learning_rate: 1e-3,
+        },
+        { preset: 'nano-demo' },
+      );
+      const sft = new SftTrainer(
+        {
+          gpu: g,
+          model,
+          weights: loaded.weights,
+          rows: syntheticDataset(5, 4),
+          config: { ...config, gradient_checkpointing },
+          space: 'pixels',
+          endOfTurnId: model.config.tokens.eosTokenIds[0]!,
+        },
+        3,
+      );
+      const losses = [(await sft.trainStep()).loss!, (await sft.trainStep()).loss!];
+      const weight = await g.read(loaded.weights.get('model.layers.1.mlp.down_proj.weight')!);
+      sft.dispose();
+      disposeWeights(loaded.weights);
+      return { losses, weight };
+    };
+    const plain = await run(false);
+    const recomputed = await run(true);
+    // The second step's loss depends on the first step's update, so equal losses mean equal gradients.
+    recomputed.losses.forEach((l, i) => {
+      expect(l).toBeCloseTo(plain.losses[i]!, 5);
+    });
+    let worst = 0;
+    plain.weight.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - recomputed.weight[i]!));
+    });
+    expect(worst).toBeLessThan(1e-5);
   });
 });
