@@ -1,6 +1,7 @@
 // The SFT warm-up: reference answers written in the chosen box space and answer form (the prefill's
 // <think> not repeated), and a few steps of full fine-tuning on nano that lower the cross-entropy of
-// those answers and make the model's own greedy answer start to follow them; gradient checkpointing changes no step.
+// those answers and make the model's own greedy answer start to follow them; gradient checkpointing
+// changes no step.
 import { describe, expect, it } from 'vitest';
 import { loadPromptModel, NANO_DIR } from '../../src/cli/model-input.ts';
 import { syntheticDataset } from '../../src/data/synthetic.ts';
