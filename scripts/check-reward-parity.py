@@ -1,7 +1,8 @@
 """Checks the exported TRL job's rewards (src/grpo/trl/rewards.py) against ours on the reward corpus
 (test/fixtures/trl-bridge/reward-corpus.json, written by scripts/make-reward-corpus.ts from
 src/grpo/rewards/): every case's grounding (at each threshold), iou and format must be equal, IoU to
-1e-12. Calls the functions the way GRPOTrainer does (completions plus the dataset's columns as keyword
+1e-12; and again with Qwen's special tokens removed from the completions, as TRL's decoding removes
+them, read with answer_form 'qwen2vl'. Calls the functions the way GRPOTrainer does (completions plus the dataset's columns as keyword
 lists). Pure Python; exits 1 and lists the cases that differ.
 
     python3 scripts/check-reward-parity.py
@@ -56,7 +57,48 @@ for i, c in enumerate(cases):
     if diffs:
         bad.append((i, c["completion"], c["prefill"], diffs))
 
+# As TRL decodes them (skip_special_tokens): Qwen's special tokens dropped, read with answer_form
+# 'qwen2vl'. Left out: unpaired markers, and markers around a malformed box (stray text beside the
+# points, a third point); without the markers neither can be told from a well-formed box.
+SPECIAL = ("<|box_start|>", "<|box_end|>", "<|im_end|>", "<|endoftext|>")
+
+
+def decodable(text):
+    if text.count("<|box_start|>") != text.count("<|box_end|>"):
+        return False
+    inners = rewards.QWEN2VL.findall(text)
+    return all(rewards.QWEN2VL_POINTS.fullmatch(inner) or "(" not in inner for inner in inners)
+
+
+paired = [i for i, c in enumerate(cases) if decodable(c["completion"])]
+
+
+def strip(text):
+    for token in SPECIAL:
+        text = text.replace(token, "")
+    return text
+
+
+sub = {k: [v[i] for i in paired] for k, v in columns.items()}
+stripped_completions = [[{"role": "assistant", "content": strip(cases[i]["completion"])}] for i in paired]
+funcs = rewards.make_rewards(iou_threshold=corpus["iou_thresholds"][0], answer_form="qwen2vl")
+stripped = {name: funcs[name](stripped_completions, **sub) for name in ("grounding", "iou", "format")}
+for j, i in enumerate(paired):
+    want = cases[i]["rewards"]
+    diffs = []
+    if stripped["grounding"][j] != want["grounding"][0]:
+        diffs.append(("grounding@0.5 stripped", want["grounding"][0], stripped["grounding"][j]))
+    if abs(stripped["iou"][j] - want["iou"]) > 1e-12:
+        diffs.append(("iou stripped", want["iou"], stripped["iou"][j]))
+    if stripped["format"][j] != want["format"]:
+        diffs.append(("format stripped", want["format"], stripped["format"][j]))
+    if diffs:
+        bad.append((i, cases[i]["completion"], cases[i]["prefill"], diffs))
+
 for i, completion, prefill, diffs in bad:
     print(f"case {i}: {completion!r} (prefill {prefill!r}): " + "; ".join(f"{n} ours {a} python {b}" for n, a, b in diffs))
-print(f"{len(cases) - len(bad)} of {len(cases)} cases agree")
+print(
+    f"{len(cases) - len(bad)} of {len(cases)} cases agree as written and, with Qwen's special tokens dropped "
+    f"as TRL decodes them, on the {len(paired)} whose box markers enclose a well-formed box or none"
+)
 sys.exit(1 if bad else 0)

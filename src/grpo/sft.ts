@@ -100,7 +100,9 @@ export class SftTrainer {
               {
                 temperature: 1,
                 linear: this.policy.lora?.linear,
-                recompute: c.gradient_checkpointing ? { capture: this.policy.lora?.captureDropout } : undefined,
+                recompute: c.gradient_checkpointing
+                  ? { capture: this.policy.lora?.captureDropout }
+                  : undefined,
               },
             ),
           );

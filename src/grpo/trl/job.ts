@@ -70,6 +70,7 @@ export function trlJobSettings(input: Omit<TrlJobInput, 'rows' | 'dataset' | 'pr
     system_prompt: c.system_prompt,
     prefill: c.assistant_prefill,
     box_space: input.space,
+    answer_form: c.answer_form,
     min_pixels: c.min_pixels,
     max_pixels: c.max_pixels,
   };

@@ -36,6 +36,11 @@ QWEN2VL_POINTS = re.compile(
 )
 KEYED = re.compile(rf"[\"'](bbox_2d|bbox)[\"'][{JS_SPACE}]*:[{JS_SPACE}]*\[([^\[\]]*)\]")
 LIST = re.compile(r"\[([^\[\]]*)\]")
+# The Qwen2-VL form with its markers gone: TRL decodes completions with skip_special_tokens, which drops
+# <|box_start|> and <|box_end|>. A third point after the two leaves it malformed, as it is with markers.
+STRIPPED_POINTS = re.compile(
+    rf"[{JS_SPACE}]*\(([^()]*)\)[{JS_SPACE}]*,[{JS_SPACE}]*\(([^()]*)\)((?:[{JS_SPACE}]*,[{JS_SPACE}]*\([^()]*\))*)"
+)
 FORMAT = re.compile(rf"<think>.*?</think>{PY_SPACE}*<answer>.*?</answer>", re.DOTALL)
 TRAILING_STOP = re.compile(r"(?:<\|im_end\|>|<\|endoftext\|>)+\Z")
 
@@ -81,8 +86,18 @@ def _answer_text(completion):
     return completion[start + len("<answer>") : end]
 
 
-def parse_answer(completion):
-    """The answer's box [x1, y1, x2, y2] as written, or None."""
+def _read_stripped(m):
+    if m.group(3):
+        return None
+    points = [_split_list(m.group(1)), _split_list(m.group(2))]
+    if any(len(p) != 2 for p in points):
+        return None
+    return _read_numbers(points[0] + points[1])
+
+
+def parse_answer(completion, markers_stripped=False):
+    """The answer's box [x1, y1, x2, y2] as written, or None. With markers_stripped, a bare
+    `(x1,y1),(x2,y2)` is read as the Qwen2-VL form whose special-token markers the decoding dropped."""
     text = _answer_text(completion)
     if js_trim(text) == "":
         return None
@@ -96,6 +111,9 @@ def parse_answer(completion):
     m = LIST.search(text)
     if m:
         found.append((m.start(), lambda m=m: _read_numbers(_split_list(m.group(1)))))
+    m = STRIPPED_POINTS.search(text) if markers_stripped else None
+    if m:
+        found.append((m.start(), lambda m=m: _read_stripped(m)))
     if not found:
         return None
     found.sort(key=lambda f: f[0])
@@ -128,8 +146,8 @@ def iou(a, b):
     return min(1.0, inter / union) if union > 0 else 0.0
 
 
-def answer_iou(completion, box, space, width, height, input_width, input_height):
-    parsed = parse_answer(completion)
+def answer_iou(completion, box, space, width, height, input_width, input_height, markers_stripped=False):
+    parsed = parse_answer(completion, markers_stripped)
     if parsed is None:
         return 0.0
     return iou(to_original_pixels(parsed, space, width, height, input_width, input_height), box)
@@ -148,8 +166,10 @@ def _text(completion):
     return "".join(m["content"] if isinstance(m["content"], str) else "" for m in completion)
 
 
-def make_rewards(iou_threshold=0.5, prefill="", box_space="pixels"):
-    """The reward functions for GRPOTrainer(reward_funcs=...), named as our metrics name them."""
+def make_rewards(iou_threshold=0.5, prefill="", box_space="pixels", answer_form="list"):
+    """The reward functions for GRPOTrainer(reward_funcs=...), named as our metrics name them. With
+    answer_form 'qwen2vl', answers whose <|box_start|> / <|box_end|> TRL's decoding dropped still count."""
+    stripped = answer_form == "qwen2vl"
 
     def rows(completions, kwargs):
         n = len(completions)
@@ -161,12 +181,12 @@ def make_rewards(iou_threshold=0.5, prefill="", box_space="pixels"):
 
     def grounding(completions, **kwargs):
         return [
-            1.0 if answer_iou(t, box, space, *frame) >= iou_threshold else 0.0
+            1.0 if answer_iou(t, box, space, *frame, stripped) >= iou_threshold else 0.0
             for t, box, space, frame, _ in rows(completions, kwargs)
         ]
 
     def iou_reward(completions, **kwargs):
-        return [answer_iou(t, box, space, *frame) for t, box, space, frame, _ in rows(completions, kwargs)]
+        return [answer_iou(t, box, space, *frame, stripped) for t, box, space, frame, _ in rows(completions, kwargs)]
 
     def format_reward(completions, **kwargs):
         return [format_score(t, p) for t, _, _, _, p in rows(completions, kwargs)]

@@ -70,7 +70,12 @@ def main():
         if lora
         else None
     )
-    rewards = make_rewards(iou_threshold=job["iou_threshold"], prefill=job["prefill"], box_space=job["box_space"])
+    rewards = make_rewards(
+        iou_threshold=job["iou_threshold"],
+        prefill=job["prefill"],
+        box_space=job["box_space"],
+        answer_form=job["answer_form"],
+    )
     trainer = GRPOTrainer(
         model=job["model"],
         reward_funcs=[rewards[name] for name in job["reward_funcs"]],
