@@ -1,10 +1,11 @@
 """Checks a TRL job folder written by `vgrpo export-trl` against TRL itself (not CI: CI has no Python):
 job.json's settings are accepted by TRL's GRPOConfig and peft's LoraConfig as they are, the dataset
 loads the way train.py loads it (images decoded, prompts built with the assistant prefill), the
-processor's chat template continues the prefill, and the reward functions score the dataset's own
-ground truth in the model's box space as full marks. Then, when torchvision imports (transformers'
-Qwen2-VL processor needs it), it runs train.py for 2 steps on the CPU and checks that the metrics TRL
-logged carry the names our trainer logs.
+processor's chat template ends the prompt in the prefill (the same text when TRL generates and when it
+scores), and the reward functions score the dataset's own ground truth in the model's box space as full
+marks. Then, when torchvision imports (transformers' Qwen2-VL processor needs it), it runs train.py for 2
+steps on the CPU, checks that the metrics TRL logged carry the names our trainer logs, and reads the run
+back with `vgrpo import-trl` (node_modules needed).
 
     pip install -r JOB/requirements.txt        # or the local mirror's torch, transformers, trl, peft, datasets
     python3 scripts/check-trl-job.py JOB [--steps 2]
@@ -16,6 +17,9 @@ import json
 import os
 import subprocess
 import sys
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load(path, name):
@@ -62,16 +66,20 @@ def main():
     dataset = dataset.cast_column("image", Image())
     first = dataset[0]
     assert first["image"].size == (first["width"], first["height"]), (first["image"].size, first["width"])
-    assert first["prompt"][-1] == {"role": "assistant", "content": job["prefill"]} or not job["prefill"]
 
-    from transformers import AutoTokenizer
+    # The prompt as TRL renders it to generate, and as it renders it to score: both end in the prefill,
+    # with the same text (TRL 1.13 renders a final assistant message differently in the two).
+    from trl.data_utils import apply_chat_template
 
-    tokenizer = AutoTokenizer.from_pretrained(job["model"])
-    text = tokenizer.apply_chat_template(first["prompt"], tokenize=False, continue_final_message=bool(job["prefill"]))
-    assert text.endswith(job["prefill"]), text[-80:]
-    print(f"{len(dataset)} rows load with their images; the prompt ends in the prefill: {text[-60:]!r}")
+    processor = train.load_processor(job)
+    generated = processor.apply_chat_template(first["prompt"], tokenize=False, add_generation_prompt=True)
+    scored = apply_chat_template({"prompt": first["prompt"]}, processor)["prompt"]
+    assert generated == scored, (generated[-80:], scored[-80:])
+    assert generated.endswith("<|im_start|>assistant\n" + job["prefill"]), generated[-80:]
+    print(f"{len(dataset)} rows load with their images; the prompt ends in the prefill: {generated[-60:]!r}")
 
-    funcs = rewards.make_rewards(iou_threshold=job["iou_threshold"], prefill=job["prefill"], box_space=job["box_space"])
+    funcs = rewards.make_rewards(iou_threshold=job["iou_threshold"], prefill=job["prefill"],
+                                 box_space=job["box_space"], answer_form=job["answer_form"])
     cols = {k: dataset[k] for k in ("box", "width", "height", "input_width", "input_height")}
 
     def written(row):
@@ -103,6 +111,20 @@ def main():
     missing = ours - logged
     assert not missing, f"TRL did not log {sorted(missing)}"
     print(f"train.py ran {args.steps} steps; TRL logged {len(logged)} names, ours among them")
+
+    # Back into ours: vgrpo import-trl reads the output folder with the job around it.
+    imported = os.path.join(job_dir, "check-import")
+    subprocess.run(["node", os.path.join(ROOT, "bin", "vgrpo.js"), "import-trl", out, "--out", imported],
+                   cwd=ROOT, check=True)
+    metrics = [json.loads(line) for line in open(os.path.join(imported, "metrics.jsonl"))]
+    samples = [json.loads(line) for line in open(os.path.join(imported, "samples.jsonl"))]
+    assert [m["step"] for m in metrics] == list(range(1, args.steps + 1)), [m["step"] for m in metrics]
+    assert all(m[name] == e[name] for m, e in zip(metrics, state["log_history"]) for name in ours)
+    completions = [c for s in samples for c in s["completions"]]
+    assert completions and all(set(c["rewards"]) == set(job["reward_funcs"]) for c in completions)
+    assert os.path.exists(os.path.join(imported, "adapter", "adapter_model.safetensors")) or not job["lora"]
+    print(f"vgrpo import-trl read it back: {len(metrics)} logged steps, {len(completions)} completions"
+          f"{', the adapter' if job['lora'] else ''}")
     return 0
 
 

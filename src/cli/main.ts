@@ -6,6 +6,7 @@ import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { exportTrlCommand } from './export-trl.ts';
 import { generateCommand } from './generate.ts';
+import { importTrlCommand } from './import-trl.ts';
 import { inspectDatasetCommand } from './inspect-dataset.ts';
 import { planCommand } from './plan.ts';
 import { promptCommand } from './prompt.ts';
@@ -45,6 +46,9 @@ Usage:
                           a run's PEFT adapter or full HF weights, and its metrics as CSV
   vgrpo export-trl (--run DIR | --config FILE) [--model nano|DIR|ID] [--dataset PATH] --out DIR
                           the run as a TRL GRPOTrainer project for one GPU or many
+  vgrpo import-trl DIR [--model nano|DIR] --out DIR
+                          a run TRL trained (an exported job's folder) as our metrics, samples
+                          and PEFT adapter
   vgrpo help              this text
 `;
 
@@ -72,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
         return await exportCommand(rest);
       case 'export-trl':
         return await exportTrlCommand(rest);
+      case 'import-trl':
+        return await importTrlCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -53,8 +53,9 @@ export interface TrainerSetup extends RunSetup {
 /** One completion as a person inspects it. */
 export interface CompletionRecord {
   text: string;
-  tokens: number;
-  terminated: boolean;
+  /** Null for completions brought back from TRL, whose table holds their text only. */
+  tokens: number | null;
+  terminated: boolean | null;
   /** The answer's box as the model wrote it (its own space), or null. */
   box: readonly number[] | null;
   /** The same box in original-image pixels. */

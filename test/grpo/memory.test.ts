@@ -80,7 +80,7 @@ async function estimateOverMeasured(g: Gpu, overrides: Record<string, unknown>, 
     const measured = g.pool.snapshot().peakLiveBytes;
     // The estimate for the step's own sequences: their mean prompt and completion lengths.
     const seen = report.records.map((r) => prompts.get(r.id)!);
-    const completions = report.records.flatMap((r) => r.completions.map((x) => x.tokens));
+    const completions = report.records.flatMap((r) => r.completions.map((x) => x.tokens ?? 0));
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const e = estimateMemory(setup.model.config, setup.config, {
       promptTokens: mean(seen.map((p) => p.tokens)),

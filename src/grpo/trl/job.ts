@@ -35,14 +35,15 @@ export type JobSink = (path: string, contents: string | Uint8Array) => Promise<v
 
 /** The versions the bridge is tested against (scripts/check-trl-job.py). */
 export const TRL_JOB_REQUIREMENTS = [
-  'torch==2.13.0',
-  'torchvision==0.28.0',
+  'torch==2.14.1',
+  'torchvision==0.29.1',
   'transformers==5.18.0',
   'trl==1.13.0',
   'peft==0.21.0',
   'accelerate==1.15.0',
   'datasets==5.0.1',
   'pillow==12.3.0',
+  'pandas==3.0.6',
 ];
 
 /** job.json: everything train.py reads besides the data. */
@@ -139,8 +140,10 @@ The settings are in job.json under GRPOConfig's own names; train.py reads them.
 
 With 8 processes each takes per_device_train_batch_size completions per micro-batch, so a step sees
 8 times the prompts it does on one; lower gradient_accumulation_steps in job.json to keep the step's
-size. The output folder (--output-dir, default output/) holds the adapter or model, and
-trainer_state.json with the logged metrics.
+size. The output folder (--output-dir, default output/) holds the adapter or model,
+trainer_state.json with the logged metrics and completions/ with every logged completion and its
+rewards. To see the run in vision-grpo's charts and inspector, drop this folder on the app's "Open a
+TRL run" (with output/ in it), or run \`vgrpo import-trl output --out DIR\`.
 
 data/train.jsonl holds one row per line: the image (data/images/), the question, the ground-truth box
 in pixels of the original image, the image's size and the size the processor resizes it to, which the
