@@ -1,7 +1,8 @@
 // The app shell: header with the WebGPU adapter's badge, the training panel (one click from training the
 // built-in nano model on the dataset the dataset panel shows), and the dataset panel, which works
 // without WebGPU; without an adapter, a page explaining how to get WebGPU. Files dropped anywhere on
-// the page become the model (a checkpoint folder) or the dataset. Last, the runs this browser keeps.
+// the page become a run to inspect (a TRL run's folder), the model (a checkpoint folder) or the dataset.
+// Last, the runs this browser keeps.
 import { useCallback, useEffect, useState } from 'react';
 import type { DroppedEntry } from '../data/files/drop-browser.ts';
 import type { DatasetSource, ImageSize } from '../grpo/worker/protocol.ts';
@@ -13,6 +14,7 @@ import { isModelFolder, usePageDrop } from './page-drop.ts';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './training/model-choice.ts';
 import { RunsPanel } from './training/RunsPanel.tsx';
 import { TrainingPanel } from './training/TrainingPanel.tsx';
+import { isTrlRun, showTrlRun } from './training/trl-import.ts';
 import { SYNTHETIC_COUNT, SYNTHETIC_SEED, useDataset } from './useDataset.ts';
 import { useGpu } from './useGpu.ts';
 
@@ -42,8 +44,11 @@ export function App() {
   }, [s]);
   const open = dataset.open;
   const onDrop = useCallback(
-    (entries: DroppedEntry[]) =>
-      isModelFolder(entries) ? setModel(modelFromEntries(entries)) : open(entries),
+    (entries: DroppedEntry[]) => {
+      if (isTrlRun(entries)) showTrlRun(entries, setModel);
+      else if (isModelFolder(entries)) setModel(modelFromEntries(entries));
+      else open(entries);
+    },
     [open],
   );
   const { dragging } = usePageDrop(onDrop);

@@ -11,6 +11,7 @@ import { basename, type DroppedFile, type DroppedFiles, dirname } from '../../da
 import type { Box } from '../../data/row.ts';
 import type { PeftAdapterInput } from '../../model/lora.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../adapter.ts';
+import { type GrpoConfig, GrpoConfigError, resolveConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import {
   BOX_SPACES,
@@ -50,6 +51,8 @@ export interface ImportedTrlRun {
   rows: ReadonlyMap<string, TrlJobRow>;
   /** The LoRA adapter beside the state, and where it was found. */
   adapter: (PeftAdapterInput & { path: string }) | null;
+  /** The run's settings as ours: job.json's, else the defaults with the rewards TRL logged. */
+  config: GrpoConfig;
   /** The job.json the run was exported with, and its path in the drop, when the drop holds it. */
   job: Record<string, unknown> | null;
   jobPath: string | null;
@@ -307,6 +310,41 @@ function recordSettings(job: Record<string, unknown>, columns: string[]): Record
   return { names, weights: names.map((_, i) => w?.[i] ?? 1), space, qwen2vl: job.answer_form === 'qwen2vl' };
 }
 
+/** The settings of an exported job (job.json) as our configuration; without one, the defaults with `rewards`. */
+export function jobConfig(job: Record<string, unknown> | null, rewards: string[]): GrpoConfig {
+  if (!job) return resolveConfig(rewards.length ? { reward_funcs: rewards } : {});
+  const { eval_strategy: _, ...trl } = (job.grpo_config ?? {}) as Record<string, unknown>;
+  const lora = job.lora as Record<string, unknown> | null;
+  try {
+    return resolveConfig({
+      ...trl,
+      reward_funcs: job.reward_funcs,
+      iou_threshold: job.iou_threshold,
+      system_prompt: job.system_prompt,
+      assistant_prefill: job.prefill,
+      box_space: job.box_space,
+      answer_form: job.answer_form,
+      min_pixels: job.min_pixels,
+      max_pixels: job.max_pixels,
+      use_peft: lora !== null && lora !== undefined,
+      ...(lora
+        ? {
+            lora_r: lora.r,
+            lora_alpha: lora.lora_alpha,
+            lora_dropout: lora.lora_dropout,
+            lora_target_modules: lora.target_modules,
+          }
+        : {}),
+    });
+  } catch (e) {
+    if (e instanceof GrpoConfigError)
+      throw new TrlImportError(
+        `job.json's settings are not ones this version reads (${e.message}): export the job again`,
+      );
+    throw e;
+  }
+}
+
 /** Reads a dropped TRL run: `files` hold its output folder, or the exported job folder around it. */
 export async function importTrlRun(files: DroppedFiles): Promise<ImportedTrlRun> {
   const warnings: string[] = [];
@@ -370,14 +408,18 @@ export async function importTrlRun(files: DroppedFiles): Promise<ImportedTrlRun>
           'their completions are left out; drop the job folder the run was made from',
       );
   }
+  const metrics = metricsOfLogHistory(state.log_history);
+  const logged = new Set(metrics.flatMap((m) => Object.keys(m)));
+  const rewards = [...logged].flatMap((k) => /^rewards\/(.+)\/mean$/.exec(k)?.[1] ?? []);
   return {
     statePath: stateFile.path,
     step: state.global_step,
     maxSteps: state.max_steps,
-    metrics: metricsOfLogHistory(state.log_history),
+    metrics,
     records,
     rows: found?.rows ?? new Map(),
     adapter,
+    config: jobConfig(found?.job ?? null, rewards),
     job: found?.job ?? null,
     jobPath: found?.path ?? null,
     warnings,

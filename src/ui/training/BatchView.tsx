@@ -14,7 +14,7 @@ import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
 import { useProgressive, useQueued } from '../useProgressive.ts';
 import { nextSelection } from './keyboard.ts';
 import { legendStops, OUTLINE, type RewardRange, rewardColour, rewardRange } from './reward-colour.ts';
-import type { RunView } from './run-store.ts';
+import { type RunView, viewConfig } from './run-store.ts';
 import { runStore, useRun } from './useRun.ts';
 
 const DISPLAY = 168;
@@ -176,7 +176,7 @@ const SampleStage = memo(function SampleStage(props: {
 export function BatchView({ run }: { run: RunView }) {
   const selected = useRun((s) => s.selected);
   const [hover, setHover] = useState<Hover | null>(null);
-  const config = run.ready!.config;
+  const config = viewConfig(run)!;
   const range = useMemo(() => rewardRange(config), [config]);
   const hovered = hover ? run.batch[hover.prompt]?.completions[hover.completion] : undefined;
   const step = run.batch[0]?.step ?? run.step;

@@ -6,10 +6,10 @@ import { memo, useMemo } from 'react';
 import { useProgressive } from '../useProgressive.ts';
 import { type AlignedSeries, type ChartGroup, chartGroups, EVAL_GROUP, seriesData } from './chart-series.ts';
 import { MetricChart } from './MetricChart.tsx';
-import type { RunView } from './run-store.ts';
+import { type RunView, viewConfig } from './run-store.ts';
 
 export const Charts = memo(function Charts({ run }: { run: RunView }) {
-  const config = run.ready?.config;
+  const config = viewConfig(run);
   const groups = useMemo(() => (config ? chartGroups(config) : []), [config]);
   const perStep = useMemo(
     () => groups.map((g): [ChartGroup, AlignedSeries] => [g, seriesData(run.history, g.metrics)]),

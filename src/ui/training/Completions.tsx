@@ -3,7 +3,7 @@
 import { Fragment } from 'react';
 import { completionParts } from './completion-parts.ts';
 import { rewardColour, rewardRange } from './reward-colour.ts';
-import type { RunView } from './run-store.ts';
+import { type RunView, viewConfig } from './run-store.ts';
 import { sampleHistory } from './sample-history.ts';
 import { useRun } from './useRun.ts';
 
@@ -13,8 +13,8 @@ export function Completions({ run }: { run: RunView }) {
   const selected = useRun((s) => s.selected);
   const index = Math.min(selected?.prompt ?? 0, run.batch.length - 1);
   const record = run.batch[index];
-  if (!record || !run.ready) return null;
-  const config = run.ready.config;
+  const config = viewConfig(run);
+  if (!record || !config) return null;
   const range = rewardRange(config);
   const names = config.reward_funcs;
   return (

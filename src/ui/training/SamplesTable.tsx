@@ -12,7 +12,7 @@ import {
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useMemo, useRef, useState } from 'react';
 import { completionParts } from './completion-parts.ts';
-import type { RunView } from './run-store.ts';
+import { type RunView, viewConfig } from './run-store.ts';
 import { filterRows, NO_FILTER, type SampleFilter, type SampleRow, sampleRows } from './sample-rows.ts';
 
 const ROW_HEIGHT = 28;
@@ -69,7 +69,7 @@ export function SamplesTable({ run }: { run: RunView }) {
   });
   const items = virtual.getVirtualItems();
   const detail = chosen === null ? undefined : all.find((r) => r.key === chosen);
-  const prefill = run.ready?.config.assistant_prefill ?? '';
+  const prefill = viewConfig(run)?.assistant_prefill ?? '';
 
   return (
     <div className="samples-table" data-testid="samples-table">

@@ -18,10 +18,11 @@ import { ConfigForm } from './ConfigForm.tsx';
 import { type FormInputs, readFormInputs } from './config-inputs.ts';
 import { MemoryFit, useGpuMemory, useMemoryPlan } from './MemoryFit.tsx';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './model-choice.ts';
-import type { RunView } from './run-store.ts';
+import { type RunView, viewConfig } from './run-store.ts';
 import { SamplesTable } from './SamplesTable.tsx';
 import { startRun } from './start-run.ts';
 import { TrlExport } from './TrlExport.tsx';
+import { ImportedRun, TrlOpen } from './TrlOpen.tsx';
 import { useRun } from './useRun.ts';
 
 export const TRAIN_PRESET = 'nano-demo';
@@ -207,6 +208,8 @@ export function TrainingPanel({
       {!loaded && (
         <TrlExport model={model} dataset={dataset} preset={preset} config={result.ok ? result.layer : null} />
       )}
+      <TrlOpen onModel={onModel} disabled={loaded} />
+      {run.imported && <ImportedRun run={run.imported} />}
       <Progress run={run} />
       <div role="alert" aria-live="assertive" data-testid="run-error">
         {run.error && (
@@ -232,7 +235,7 @@ export function TrainingPanel({
         </p>
       )}
       <Charts run={later} />
-      {later.batch.length > 0 && later.ready && <BatchDetails run={later} />}
+      {later.batch.length > 0 && viewConfig(later) && <BatchDetails run={later} />}
     </section>
   );
 }

@@ -2,6 +2,7 @@
 // up to, as a zustand store. reduceRunEvent is the whole logic, a pure function; the store applies it to
 // each event and keeps which sample the person selected.
 import { createStore } from 'zustand/vanilla';
+import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
 import type { SampleRecord } from '../../grpo/trainer.ts';
 import type {
@@ -45,6 +46,23 @@ export interface RunView {
   checkpoint: CheckpointEvent | null;
   error: ErrorEvent | null;
   warnings: string[];
+  /** A run trained elsewhere (TRL) and opened here to inspect; null for the worker's runs. */
+  imported: ImportedView | null;
+}
+
+export interface ImportedView {
+  /** The trainer_state.json read. */
+  source: string;
+  step: number;
+  maxSteps: number;
+  config: GrpoConfig;
+  /** What the run's LoRA adapter became: the model it now trains further from, or why not. */
+  adapter: string;
+}
+
+/** The settings the views draw with: the loaded run's, or the imported run's. */
+export function viewConfig(view: RunView): GrpoConfig | null {
+  return view.ready?.config ?? view.imported?.config ?? null;
 }
 
 export const INITIAL_RUN: RunView = {
@@ -61,6 +79,7 @@ export const INITIAL_RUN: RunView = {
   checkpoint: null,
   error: null,
   warnings: [],
+  imported: null,
 };
 
 /** The view after a Train press: the last run's results are cleared. */
@@ -153,6 +172,8 @@ export interface RunStore {
   apply: (event: ViewEvent) => void;
   starting: () => void;
   select: (selection: Selection | null) => void;
+  /** Shows a view made elsewhere (an imported run). */
+  show: (run: RunView) => void;
 }
 
 export function createRunStore() {
@@ -162,6 +183,7 @@ export function createRunStore() {
     apply: (event) => set((s) => ({ run: reduceRunEvent(s.run, event) })),
     starting: () => set({ run: startingRun(), selected: null }),
     select: (selected) => set({ selected }),
+    show: (run) => set({ run, selected: null }),
   }));
 }
 

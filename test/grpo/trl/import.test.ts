@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadPromptModel } from '../../../src/cli/model-input.ts';
 import { type DroppedFile, droppedFileFromBytes } from '../../../src/data/files/files.ts';
 import { droppedFilesFromDirectory } from '../../../src/data/files/files-node.ts';
+import { resolveConfig } from '../../../src/grpo/config.ts';
 import { importTrlRun, restoreBoxMarkers, TrlImportError } from '../../../src/grpo/trl/import.ts';
 import { importPeft } from '../../../src/model/lora.ts';
 import { setupGpu } from '../../helpers.ts';
@@ -125,6 +126,36 @@ describe('importTrlRun on a recorded TRL run', () => {
     } finally {
       lora.dispose();
     }
+  });
+
+  it("takes the run's settings from job.json: the config the recipe exported, eval aside", async () => {
+    const run = await importTrlRun(await drop('job'));
+    // scripts/make-trl-output-fixture.py's CONFIG.
+    const exported = resolveConfig(
+      {
+        use_peft: true,
+        lora_r: 2,
+        lora_alpha: 4,
+        num_generations: 4,
+        per_device_train_batch_size: 8,
+        gradient_accumulation_steps: 1,
+        max_completion_length: 48,
+        max_steps: 2,
+        save_steps: 1,
+        logging_steps: 1,
+      },
+      { preset: 'nano-demo' },
+    );
+    // The job trains without our held-out evaluation; the box space is the one resolved for nano.
+    expect({ ...run.config, eval_steps: null, lora_target_modules: [] }).toEqual({
+      ...exported,
+      eval_steps: null,
+      box_space: 'pixels',
+      lora_target_modules: [],
+    });
+    // Without job.json: the defaults, with the rewards TRL logged.
+    const alone = await importTrlRun(await drop('output', (p) => p.startsWith('output/')));
+    expect([...alone.config.reward_funcs].sort()).toEqual(['format', 'grounding']);
   });
 
   it('the output folder alone: metrics and adapter, no samples, and says to drop the job folder', async () => {
