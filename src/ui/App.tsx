@@ -12,9 +12,9 @@ import { DeviceLostBanner } from './DeviceLostBanner.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
 import { isModelFolder, usePageDrop } from './page-drop.ts';
 import { type ModelChoice, modelFromEntries, NANO_MODEL } from './training/model-choice.ts';
-import { RunsPanel } from './training/RunsPanel.tsx';
+import { RunsPanel } from './training/runs/RunsPanel.tsx';
 import { TrainingPanel } from './training/TrainingPanel.tsx';
-import { isTrlRun, showTrlRun } from './training/trl-import.ts';
+import { isTrlRun, showTrlRun } from './training/trl/trl-import.ts';
 import { SYNTHETIC_COUNT, SYNTHETIC_SEED, useDataset } from './useDataset.ts';
 import { useGpu } from './useGpu.ts';
 

@@ -9,13 +9,13 @@ import type Konva from 'konva';
 import type { KonvaEventObject } from 'konva/lib/Node';
 import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import { Image as KonvaImage, Layer, Rect, Stage } from 'react-konva';
-import type { SampleRecord } from '../../grpo/trainer.ts';
-import type { Thumbnail } from '../../grpo/worker/thumbnail.ts';
-import { useProgressive, useQueued } from '../useProgressive.ts';
+import type { SampleRecord } from '../../../grpo/trainer.ts';
+import type { Thumbnail } from '../../../grpo/worker/thumbnail.ts';
+import { useProgressive, useQueued } from '../../useProgressive.ts';
+import { type RunView, viewConfig } from '../run-store.ts';
+import { runStore, useRun } from '../useRun.ts';
 import { nextSelection } from './keyboard.ts';
 import { legendStops, OUTLINE, type RewardRange, rewardColour, rewardRange } from './reward-colour.ts';
-import { type RunView, viewConfig } from './run-store.ts';
-import { runStore, useRun } from './useRun.ts';
 
 const DISPLAY = 168;
 /** The selected prompt's large view, and how far it zooms in. */

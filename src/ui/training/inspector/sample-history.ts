@@ -1,6 +1,6 @@
 // One sample's history across the run: each step its prompt was drawn, the mean and best total reward
 // of its G completions, their best IoU and how many kept the format, for the inspector.
-import type { SampleRecord } from '../../grpo/trainer.ts';
+import type { SampleRecord } from '../../../grpo/trainer.ts';
 
 export interface HistoryPoint {
   step: number;

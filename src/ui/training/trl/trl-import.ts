@@ -3,15 +3,15 @@
 // and the samples table show it; the latest logged generation's images made small for the batch view;
 // and the run's weights made the model to train further from: its LoRA adapter beside the model folder
 // the drop holds (the job's model/), or the fully trained model TRL saved.
-import type { DroppedEntry } from '../../data/files/drop-browser.ts';
-import { basename, dirname, droppedFileFromFile } from '../../data/files/files.ts';
-import { decodeImageBrowser } from '../../data/image/image-decode-browser.ts';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../grpo/adapter.ts';
-import { type ImportedTrlRun, importTrlRun, TrlImportError } from '../../grpo/trl/import.ts';
-import { type Thumbnail, thumbnail } from '../../grpo/worker/thumbnail.ts';
-import type { ModelChoice } from './model-choice.ts';
-import { INITIAL_RUN, MAX_RECORDS, type RunView } from './run-store.ts';
-import { runStore } from './useRun.ts';
+import type { DroppedEntry } from '../../../data/files/drop-browser.ts';
+import { basename, dirname, droppedFileFromFile } from '../../../data/files/files.ts';
+import { decodeImageBrowser } from '../../../data/image/image-decode-browser.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../../grpo/adapter.ts';
+import { type ImportedTrlRun, importTrlRun, TrlImportError } from '../../../grpo/trl/import.ts';
+import { type Thumbnail, thumbnail } from '../../../grpo/worker/thumbnail.ts';
+import type { ModelChoice } from '../model-choice.ts';
+import { INITIAL_RUN, MAX_RECORDS, type RunView } from '../run-store.ts';
+import { runStore } from '../useRun.ts';
 
 /** Whether dropped files are a trained run (a trainer_state.json among them) rather than a model or dataset. */
 export function isTrlRun(entries: readonly { path: string }[]): boolean {

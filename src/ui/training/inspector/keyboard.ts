@@ -1,6 +1,6 @@
 // Arrow keys through the current batch: left / right to the previous / next prompt, up / down to the
 // previous / next of its completions; stops at the ends.
-import type { Selection } from './run-store.ts';
+import type { Selection } from '../run-store.ts';
 
 /** The selection after `key`, or undefined when the key is not one of the arrows. */
 export function nextSelection(

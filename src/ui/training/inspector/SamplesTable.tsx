@@ -11,8 +11,8 @@ import {
 } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useMemo, useRef, useState } from 'react';
+import { type RunView, viewConfig } from '../run-store.ts';
 import { completionParts } from './completion-parts.ts';
-import { type RunView, viewConfig } from './run-store.ts';
 import { filterRows, NO_FILTER, type SampleFilter, type SampleRow, sampleRows } from './sample-rows.ts';
 
 const ROW_HEIGHT = 28;

@@ -7,7 +7,7 @@ import {
   rewardRange,
   scaleColour,
   UNSCORED_COLOUR,
-} from '../../../src/ui/training/reward-colour.ts';
+} from '../../../../src/ui/training/inspector/reward-colour.ts';
 
 const rgb = (css: string) => (css.match(/\d+/g) ?? []).map(Number);
 

@@ -2,9 +2,9 @@
 // after each checkpoint and when a run ends; exports downloaded as one zip; deletion. Errors answering
 // these requests are kept for the panel to show; the run and the page go on.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { ExportWhat, WorkerEvent, WorkerRequest } from '../../grpo/worker/protocol.ts';
-import type { StoredRun } from '../../grpo/worker/run-store.ts';
-import { onWorkerEvent, postToWorker, requestId } from '../grpo-worker.ts';
+import type { ExportWhat, WorkerEvent, WorkerRequest } from '../../../grpo/worker/protocol.ts';
+import type { StoredRun } from '../../../grpo/worker/run-store.ts';
+import { onWorkerEvent, postToWorker, requestId } from '../../grpo-worker.ts';
 import { exportArchive } from './stored-runs.ts';
 
 export interface StoredRuns {

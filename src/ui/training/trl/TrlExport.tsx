@@ -3,11 +3,11 @@
 // model folder the person names what train.py loads (a hub id, or the folder placed beside it).
 import { zipSync } from 'fflate';
 import { useEffect, useRef, useState } from 'react';
-import type { GrpoConfig } from '../../grpo/config.ts';
-import type { DatasetSource, WorkerEvent } from '../../grpo/worker/protocol.ts';
-import { onWorkerEvent, postToWorker, requestId } from '../grpo-worker.ts';
-import type { ModelChoice } from './model-choice.ts';
-import { saveFile } from './useStoredRuns.ts';
+import type { GrpoConfig } from '../../../grpo/config.ts';
+import type { DatasetSource, WorkerEvent } from '../../../grpo/worker/protocol.ts';
+import { onWorkerEvent, postToWorker, requestId } from '../../grpo-worker.ts';
+import type { ModelChoice } from '../model-choice.ts';
+import { saveFile } from '../runs/useStoredRuns.ts';
 
 export function TrlExport(props: {
   model: ModelChoice;

@@ -1,7 +1,7 @@
 // The colour of a completion's box by its total reward, on a scale that reads on any image: bright,
 // hue-ordered stops from red (lowest) through yellow to turquoise (highest), drawn over a dark outline
 // (OUTLINE) so that light and dark images alike show them. Unscorable completions (no total) are grey.
-import type { GrpoConfig } from '../../grpo/config.ts';
+import type { GrpoConfig } from '../../../grpo/config.ts';
 
 /** Red-pink, orange, yellow, lime, turquoise: luminance and hue both rise, so the order survives common colour blindness. */
 const STOPS: readonly (readonly [number, number, number])[] = [

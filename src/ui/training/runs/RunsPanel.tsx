@@ -2,12 +2,12 @@
 // (after a reload too), to download (metrics, config, the LoRA adapter, the merged model of the loaded run) or to
 // delete. Without OPFS it says that nothing is kept and exports are the way to keep a run.
 import { useState } from 'react';
-import type { ExportWhat } from '../../grpo/worker/protocol.ts';
-import type { StoredRun } from '../../grpo/worker/run-store.ts';
-import type { ModelChoice } from './model-choice.ts';
-import { startRun } from './start-run.ts';
+import type { ExportWhat } from '../../../grpo/worker/protocol.ts';
+import type { StoredRun } from '../../../grpo/worker/run-store.ts';
+import type { ModelChoice } from '../model-choice.ts';
+import { startRun } from '../start-run.ts';
+import { useRun } from '../useRun.ts';
 import { resumePlan } from './stored-runs.ts';
-import { useRun } from './useRun.ts';
 import { saveFile, useStoredRuns } from './useStoredRuns.ts';
 
 const created = (iso: string) => {

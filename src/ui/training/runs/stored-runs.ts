@@ -1,9 +1,9 @@
 // Stored runs as the page uses them: what a stored run needs to be resumed (its model and dataset, or
 // what to open first), and an export's files packed as one zip to download.
 import { zipSync } from 'fflate';
-import type { DatasetSource, ExportedFile, ExportWhat } from '../../grpo/worker/protocol.ts';
-import type { StoredRun } from '../../grpo/worker/run-store.ts';
-import type { ModelChoice } from './model-choice.ts';
+import type { DatasetSource, ExportedFile, ExportWhat } from '../../../grpo/worker/protocol.ts';
+import type { StoredRun } from '../../../grpo/worker/run-store.ts';
+import type { ModelChoice } from '../model-choice.ts';
 
 /** The worker's name for the synthetic set (src/grpo/worker/worker.ts syntheticName). */
 const SYNTHETIC_NAME = /^synthetic \(seed (\d+), (\d+) rows\)$/;

@@ -1,8 +1,8 @@
 // The live charts' content: which TRL metrics each chart plots for a configuration, and the per-step
 // metrics turned into aligned series with gaps where a value is absent or not finite.
 import { describe, expect, it } from 'vitest';
-import { chartGroups, seriesData, tickLabel } from '../../../src/ui/training/chart-series.ts';
-import type { StepMetrics } from '../../../src/ui/training/run-store.ts';
+import { chartGroups, seriesData, tickLabel } from '../../../../src/ui/training/charts/chart-series.ts';
+import type { StepMetrics } from '../../../../src/ui/training/run-store.ts';
 
 describe('chartGroups', () => {
   it('plots the total and each reward function, and KL only when beta is not 0', () => {

@@ -1,6 +1,6 @@
 // Splitting completions into reasoning, answer, tags and other text for the inspector's highlighting.
 import { describe, expect, it } from 'vitest';
-import { completionParts } from '../../../src/ui/training/completion-parts.ts';
+import { completionParts } from '../../../../src/ui/training/inspector/completion-parts.ts';
 
 const PREFILL = 'Let me analyze this image.\n<think>';
 

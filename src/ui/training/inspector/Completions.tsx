@@ -1,11 +1,11 @@
 // The selected prompt's G completions: the reasoning and the answer highlighted, parse status, IoU, every
 // reward, the total (with its colour) and the advantage; then that sample's history across the run.
 import { Fragment } from 'react';
+import { type RunView, viewConfig } from '../run-store.ts';
+import { useRun } from '../useRun.ts';
 import { completionParts } from './completion-parts.ts';
 import { rewardColour, rewardRange } from './reward-colour.ts';
-import { type RunView, viewConfig } from './run-store.ts';
 import { sampleHistory } from './sample-history.ts';
-import { useRun } from './useRun.ts';
 
 const num = (v: number | null, digits = 3) => (v === null ? '–' : v.toFixed(digits));
 

@@ -1,18 +1,18 @@
-// The app's side of opening a TRL run (src/ui/training/trl-import.ts), on the recorded run of
+// The app's side of opening a TRL run (src/ui/training/trl/trl-import.ts), on the recorded run of
 // test/fixtures/trl-bridge/run: a drop with a trainer_state.json is a run, the view carries its metrics as
 // the charts read them and its latest generation as the batch, and its LoRA adapter goes with the model
 // folder the drop holds (or the panel says what to add).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DroppedEntry } from '../../../src/data/files/drop-browser.ts';
-import { droppedFilesFromDirectory } from '../../../src/data/files/files-node.ts';
-import { importTrlRun } from '../../../src/grpo/trl/import.ts';
-import { viewConfig } from '../../../src/ui/training/run-store.ts';
-import { importedRunView, isTrlRun, trainedModel } from '../../../src/ui/training/trl-import.ts';
+import type { DroppedEntry } from '../../../../src/data/files/drop-browser.ts';
+import { droppedFilesFromDirectory } from '../../../../src/data/files/files-node.ts';
+import { importTrlRun } from '../../../../src/grpo/trl/import.ts';
+import { viewConfig } from '../../../../src/ui/training/run-store.ts';
+import { importedRunView, isTrlRun, trainedModel } from '../../../../src/ui/training/trl/trl-import.ts';
 
-const RUN = new URL('../../fixtures/trl-bridge/run', import.meta.url).pathname;
-const NANO = new URL('../../../public/nano', import.meta.url).pathname;
+const RUN = new URL('../../../fixtures/trl-bridge/run', import.meta.url).pathname;
+const NANO = new URL('../../../../public/nano', import.meta.url).pathname;
 
 async function entries(dir: string, prefix: string): Promise<DroppedEntry[]> {
   const files = await droppedFilesFromDirectory(dir);
@@ -25,7 +25,7 @@ async function entries(dir: string, prefix: string): Promise<DroppedEntry[]> {
 }
 
 const asFiles = async (list: DroppedEntry[]) => {
-  const { droppedFileFromFile } = await import('../../../src/data/files/files.ts');
+  const { droppedFileFromFile } = await import('../../../../src/data/files/files.ts');
   return list.map((e) => droppedFileFromFile(e.file, e.path));
 };
 

@@ -1,8 +1,8 @@
 // Stored runs in the page: what resuming one needs, and an export packed as one zip.
 import { unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { NANO_MODEL } from '../../../src/ui/training/model-choice.ts';
-import { exportArchive, resumePlan } from '../../../src/ui/training/stored-runs.ts';
+import { NANO_MODEL } from '../../../../src/ui/training/model-choice.ts';
+import { exportArchive, resumePlan } from '../../../../src/ui/training/runs/stored-runs.ts';
 
 const folder = {
   source: { kind: 'files' as const, files: [] as File[] },

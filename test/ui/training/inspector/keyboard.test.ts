@@ -1,6 +1,6 @@
 // Arrow keys through the batch's prompts and completions, stopping at the ends.
 import { describe, expect, it } from 'vitest';
-import { nextSelection } from '../../../src/ui/training/keyboard.ts';
+import { nextSelection } from '../../../../src/ui/training/inspector/keyboard.ts';
 
 const batch = [{ completions: [1, 2, 3] }, { completions: [1, 2] }, { completions: [1, 2, 3, 4] }];
 

@@ -1,8 +1,8 @@
 // The samples table's rows (one per completion) and its filters, and one sample's history across steps.
 import { describe, expect, it } from 'vitest';
-import type { CompletionRecord, SampleRecord } from '../../../src/grpo/trainer.ts';
-import { sampleHistory } from '../../../src/ui/training/sample-history.ts';
-import { filterRows, NO_FILTER, sampleRows } from '../../../src/ui/training/sample-rows.ts';
+import type { CompletionRecord, SampleRecord } from '../../../../src/grpo/trainer.ts';
+import { sampleHistory } from '../../../../src/ui/training/inspector/sample-history.ts';
+import { filterRows, NO_FILTER, sampleRows } from '../../../../src/ui/training/inspector/sample-rows.ts';
 
 function completion(
   reward: number | null,

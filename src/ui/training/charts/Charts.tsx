@@ -3,10 +3,10 @@
 // first step brings a dozen, and redraw only when their steps change; given the deferred view, they skip the
 // urgent pass of each run event (memo).
 import { memo, useMemo } from 'react';
-import { useProgressive } from '../useProgressive.ts';
+import { useProgressive } from '../../useProgressive.ts';
+import { type RunView, viewConfig } from '../run-store.ts';
 import { type AlignedSeries, type ChartGroup, chartGroups, EVAL_GROUP, seriesData } from './chart-series.ts';
 import { MetricChart } from './MetricChart.tsx';
-import { type RunView, viewConfig } from './run-store.ts';
 
 export const Charts = memo(function Charts({ run }: { run: RunView }) {
   const config = viewConfig(run);

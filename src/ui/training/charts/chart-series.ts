@@ -1,7 +1,7 @@
 // What the live charts plot: groups of TRL metric names (a chart each) for a run's configuration, and a
 // run's per-step metrics as uPlot's aligned data (steps, then one array per metric, null where absent).
-import type { GrpoConfig } from '../../grpo/config.ts';
-import type { StepMetrics } from './run-store.ts';
+import type { GrpoConfig } from '../../../grpo/config.ts';
+import type { StepMetrics } from '../run-store.ts';
 
 export interface ChartGroup {
   title: string;

@@ -1,6 +1,6 @@
 // Every completion the run has produced as one table row, and the table's filters: a text search over
 // the question and the row id, format failures only, and a lowest total reward.
-import type { SampleRecord } from '../../grpo/trainer.ts';
+import type { SampleRecord } from '../../../grpo/trainer.ts';
 
 export interface SampleRow {
   /** Unique within the run: `${step}/${index of the record in the run}/${completion}`. */

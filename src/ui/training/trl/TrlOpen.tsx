@@ -2,9 +2,9 @@
 // picked, or dropped on the page, to inspect in the charts, the batch and the samples table; and, while
 // one is shown, what it is and which model Train continues from.
 import { useEffect, useRef } from 'react';
-import { inputEntries } from '../../data/files/drop-browser.ts';
-import type { ModelChoice } from './model-choice.ts';
-import type { ImportedView } from './run-store.ts';
+import { inputEntries } from '../../../data/files/drop-browser.ts';
+import type { ModelChoice } from '../model-choice.ts';
+import type { ImportedView } from '../run-store.ts';
 import { showTrlRun } from './trl-import.ts';
 
 export function TrlOpen({ onModel, disabled }: { onModel: (model: ModelChoice) => void; disabled: boolean }) {
