@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { unzipSync, zipSync } from 'fflate';
 import { PNG } from 'pngjs';
-import { startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
+import { canvasColours, startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
 
 /** @type {{ port: number, close: () => Promise<void> } | undefined} */
 let server;
@@ -172,13 +172,7 @@ test('trains two nano steps from the page and shows the batch', { timeout: 600_0
     const size = await canvas.first().evaluate((c) => [c.clientWidth, c.clientHeight]);
     assert.deepEqual(size, [168, 168]);
     // The stage's pixels are the image (not the empty-stage fill): nano's synthetic scenes are colourful.
-    const colours = await canvas.first().evaluate((c) => {
-      const ctx = /** @type {HTMLCanvasElement} */ (c).getContext('2d');
-      const data = ctx?.getImageData(0, 0, c.width, c.height).data ?? [];
-      const seen = new Set();
-      for (let i = 0; i < data.length; i += 4 * 97) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
-      return seen.size;
-    });
+    const colours = await canvasColours(canvas.first());
     assert.ok(colours > 20, `the stage shows ${colours} colours`);
     assert.equal(await page.getByTestId('reward-legend').locator('li').count(), 6);
     // The selected prompt drawn large; the wheel zooms it about the pointer.

@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
+import { canvasColours, ROOT, startPreview, UI_TIMEOUT, WEBGPU_ARGS, withPage } from './harness.js';
 
 /** @type {{ port: number, close: () => Promise<void> } | undefined} */
 let server;
@@ -75,17 +75,7 @@ test('opens a TRL run: its metrics, completions on their images, and its adapter
     // The batch view mounts its thumbnails one per frame.
     await samples.nth(1).waitFor({ timeout: UI_TIMEOUT });
     assert.equal(await samples.count(), 2);
-    const colours = await samples
-      .first()
-      .locator('canvas')
-      .first()
-      .evaluate((c) => {
-        const ctx = /** @type {HTMLCanvasElement} */ (c).getContext('2d');
-        const data = ctx?.getImageData(0, 0, c.width, c.height).data ?? [];
-        const seen = new Set();
-        for (let i = 0; i < data.length; i += 4 * 97) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
-        return seen.size;
-      });
+    const colours = await canvasColours(samples.first().locator('canvas').first());
     assert.ok(colours > 20, `the stage shows ${colours} colours`);
     const rows = page.getByTestId('completion-row');
     await rows.first().waitFor({ timeout: UI_TIMEOUT });

@@ -79,6 +79,21 @@ export async function withPage(args, url, shot, fn) {
   }
 }
 
+/**
+ * How many colours a sample of a canvas's pixels holds: an image drawn on a stage shows many, an empty
+ * stage one or two.
+ * @param {import('playwright-core').Locator} canvas
+ */
+export function canvasColours(canvas) {
+  return canvas.evaluate((c) => {
+    const ctx = /** @type {HTMLCanvasElement} */ (c).getContext('2d');
+    const data = ctx?.getImageData(0, 0, c.width, c.height).data ?? [];
+    const seen = new Set();
+    for (let i = 0; i < data.length; i += 4 * 97) seen.add(`${data[i]},${data[i + 1]},${data[i + 2]}`);
+    return seen.size;
+  });
+}
+
 /** WebGL2 in headless Chromium (the browser image decoder reads pixels back through it). */
 export const WEBGL_ARGS = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
 

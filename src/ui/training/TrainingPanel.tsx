@@ -3,12 +3,12 @@
 // with ETA and throughput, the latest metrics, and errors (announced) and warnings; below, the current
 // metrics' live charts (Charts), the batch's boxes (BatchView), the selected prompt's completions
 // (Completions) and every sample seen (SamplesTable).
-import { memo, useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
-import { inputEntries } from '../../data/files/drop-browser.ts';
+import { memo, useCallback, useDeferredValue, useMemo, useRef, useState } from 'react';
 import type { AdapterSummary } from '../../gpu/adapter.ts';
 import type { GrpoConfig } from '../../grpo/config.ts';
 import type { Metrics } from '../../grpo/metrics.ts';
 import type { DatasetSource, ImageSize } from '../../grpo/worker/protocol.ts';
+import { FolderButton } from '../FolderButton.tsx';
 import { postToWorker } from '../grpo-worker.ts';
 import { useProgressive } from '../useProgressive.ts';
 import { ConfigForm } from './ConfigForm.tsx';
@@ -266,16 +266,14 @@ function ModelPicker({
   onModel: (model: ModelChoice) => void;
   disabled: boolean;
 }) {
-  const folder = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    // Folder pickers need the non-standard attribute, which React does not pass through by name.
-    folder.current?.setAttribute('webkitdirectory', '');
-  }, []);
   return (
     <div className="model-picker">
-      <button type="button" disabled={disabled} onClick={() => folder.current?.click()}>
-        Choose a model folder…
-      </button>
+      <FolderButton
+        label="Choose a model folder…"
+        disabled={disabled}
+        testId="model-folder-input"
+        onEntries={(entries) => onModel(modelFromEntries(entries))}
+      />
       {model.source.kind !== 'nano' && (
         <button type="button" disabled={disabled} onClick={() => onModel(NANO_MODEL)} data-testid="use-nano">
           Use the built-in nano model
@@ -286,17 +284,6 @@ function ModelPicker({
         A Qwen2-VL / Qwen2.5-VL folder from Hugging Face (config.json, tokenizer files, safetensors; a PEFT
         adapter beside them is trained further); dropping it on the page works too.
       </span>
-      <input
-        ref={folder}
-        type="file"
-        hidden
-        multiple
-        data-testid="model-folder-input"
-        onChange={(e) => {
-          if (e.target.files && e.target.files.length > 0)
-            onModel(modelFromEntries(inputEntries(e.target.files)));
-        }}
-      />
     </div>
   );
 }
