@@ -4,13 +4,14 @@
 // with a KL term); and the larger of a step's two phases: generation (the KV cache of a whole generation
 // batch) and one micro-batch's forward and backward (the activations the tape keeps, the logits kept at
 // completion tokens, the gradients flowing back; with gradient checkpointing, each layer's input and one
-// layer's activations at a time). It also gives the largest single buffers, which WebGPU bounds by
+// layer's activations at a time, and the logits one chunk of rows at a time). It also gives the largest single buffers, which WebGPU bounds by
 // maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
 
 import { type ModelConfig, parameterCount } from '../model/config.ts';
 import { type ImageProcessorOptions, smartResize } from '../model/image-processor.ts';
 import { loraModuleShapes } from '../model/lora.ts';
 import { derivedSizes, type GrpoConfig } from './config.ts';
+import { logitChunkRows } from './sequences.ts';
 import { resolveWeightDtype } from './weight-dtype.ts';
 
 const F32 = 4;
@@ -122,9 +123,12 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
   const perToken = decoderFloatsPerToken(m) + adapted / t.numHiddenLayers;
   const layerBytes = tokens * perToken * F32;
   const kept = b * completion;
-  const logits = 3 * kept * t.vocabSize * F32;
-  // Gradient checkpointing keeps each layer's input and, in the backward, one layer's activations at a time.
+  // Gradient checkpointing keeps each layer's input and, in the backward, one layer's activations at a
+  // time; the logits are formed a chunk of rows at a time from the kept hidden rows, which it saves.
   const recompute = c.gradient_checkpointing;
+  const chunked = recompute && kept > logitChunkRows(t.vocabSize);
+  const logitRows = chunked ? logitChunkRows(t.vocabSize) : kept;
+  const logits = 3 * logitRows * t.vocabSize * F32 + (chunked ? kept * t.hiddenSize * F32 : 0);
   const decoder = recompute
     ? tokens * t.hiddenSize * F32 * t.numHiddenLayers + layerBytes
     : layerBytes * t.numHiddenLayers;
@@ -139,7 +143,7 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
       ? patches * m.vision.hiddenSize * F32 * m.vision.depth + blockBytes
       : blockBytes * m.vision.depth;
   // Backward: the gradients of one layer's activations beside the saved ones, and the logits' gradient.
-  const backward = tokens * decoderFloatsPerToken(m) * F32 + kept * t.vocabSize * F32;
+  const backward = tokens * decoderFloatsPerToken(m) * F32 + logitRows * t.vocabSize * F32;
   const microBatch = decoder + vision + logits + backward;
 
   // Bound whole: activations and the KV cache of one layer. Read in row ranges, so held to maxBufferSize
@@ -147,7 +151,7 @@ export function estimateMemory(m: ModelConfig, c: GrpoConfig, inputs: MemoryInpu
   // over maxBufferSize are stored in row blocks).
   const largestBuffer = Math.max(tokens * t.intermediateSize * F32, (kvCache / t.numHiddenLayers) * 0.5);
   const largestRowBuffer = Math.max(
-    kept * t.vocabSize * F32,
+    logitRows * t.vocabSize * F32,
     c.use_peft ? 0 : t.vocabSize * t.hiddenSize * F32,
   );
   // The buffer pool rounds every buffer up to a size class: up to a quarter more, an eighth on average.

@@ -3,10 +3,13 @@
 // positions), the images' features computed once per distinct image and gathered into every sequence
 // that shows it, and the logits kept only where they predict a completion token (TRL's logits_to_keep).
 // Returns the per-token log-probs under the sampling temperature (recorded on an active tape, so a loss
-// seeded on them back-propagates into the trainable weights) and, on request, the entropies.
-import { noGrad } from '../gpu/autograd.ts';
+// seeded on them back-propagates into the trainable weights) and, on request, the entropies. Under
+// gradient checkpointing the kept logits are formed a chunk of rows at a time and formed again in the
+// backward, so a long completion's [kept, vocab] logits never exist whole.
+import { checkpoint, noGrad } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { embedding } from '../gpu/ops/embedding.ts';
+import { concat } from '../gpu/ops/layout.ts';
 import { entropy as entropyOp, tokenLogprobs } from '../gpu/ops/logprobs.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -36,8 +39,18 @@ export interface ScoreOptions {
   linear?: LinearFn;
   /** Also compute the entropies (never recorded on the tape). */
   entropy?: boolean;
-  /** Gradient checkpointing of the decoder layers and vision blocks. */
+  /** Gradient checkpointing of the decoder layers, the vision blocks and the logits. */
   recompute?: Recompute;
+  /** Logit rows formed at a time under gradient checkpointing; default logitChunkRows(vocab). */
+  logitRows?: number;
+}
+
+/** Bytes of one chunk of logits under gradient checkpointing. */
+const LOGIT_CHUNK_BYTES = 64 * 2 ** 20;
+
+/** Rows of [rows, vocab] f32 logits in one chunk under gradient checkpointing. */
+export function logitChunkRows(vocab: number): number {
+  return Math.max(1, Math.floor(LOGIT_CHUNK_BYTES / (4 * vocab)));
 }
 
 export interface Scores {
@@ -145,10 +158,69 @@ export function scoreSequences(
       { inputIds: ids, positions: pos, imageFeatures: features, cuSeqlens },
       { linear: options.linear, recompute: options.recompute },
     );
-    const logits = lmHead(gpu, config, weights, embedding(gpu, hidden, keep), { linear: options.linear });
     const target = Int32Array.from(targets);
-    const logp = tokenLogprobs(gpu, logits, target, options.temperature);
-    const ent = options.entropy ? noGrad(gpu, () => entropyOp(gpu, logits, options.temperature)) : undefined;
-    return ent ? { logp, entropy: ent, offsets } : { logp, offsets };
+    const { logp, entropy } = options.recompute
+      ? chunkedLogprobs(gpu, config, weights, hidden, keep, target, options)
+      : keptLogprobs(gpu, config, weights, embedding(gpu, hidden, keep), target, options);
+    return entropy ? { logp, entropy, offsets } : { logp, offsets };
   });
+}
+
+/** Log-probs (and entropies) of the targets from the LM head over the hidden rows `kept`. */
+function keptLogprobs(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  kept: Tensor,
+  target: Int32Array,
+  options: ScoreOptions,
+): { logp: Tensor; entropy?: Tensor } {
+  const logits = lmHead(gpu, config, weights, kept, { linear: options.linear });
+  const logp = tokenLogprobs(gpu, logits, target, options.temperature);
+  if (!options.entropy) return { logp };
+  return { logp, entropy: noGrad(gpu, () => entropyOp(gpu, logits, options.temperature)) };
+}
+
+/**
+ * keptLogprobs a chunk of kept rows at a time, each chunk checkpointed: only the chunk's hidden rows are
+ * saved, and its logits are formed again in the backward.
+ */
+function chunkedLogprobs(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  hidden: Tensor,
+  keep: readonly number[],
+  target: Int32Array,
+  options: ScoreOptions,
+): { logp: Tensor; entropy?: Tensor } {
+  const rows = options.logitRows ?? logitChunkRows(config.text.vocabSize);
+  if (keep.length <= rows)
+    return keptLogprobs(gpu, config, weights, embedding(gpu, hidden, keep), target, options);
+  const logps: Tensor[] = [];
+  const entropies: Tensor[] = [];
+  try {
+    for (let a = 0; a < keep.length; a += rows) {
+      const b = Math.min(keep.length, a + rows);
+      const chunkTarget = target.subarray(a, b);
+      let entropy: Tensor | undefined;
+      const chunk = ([kept]: Tensor[]) => {
+        const out = keptLogprobs(gpu, config, weights, kept!, chunkTarget, {
+          ...options,
+          entropy: options.entropy && !entropy,
+        });
+        // The entropies come from the first run only; the backward's run leaves them out.
+        if (out.entropy) entropy = gpu.keep(out.entropy);
+        return out.logp;
+      };
+      logps.push(checkpoint(gpu, chunk, [embedding(gpu, hidden, keep.slice(a, b))], options.recompute));
+      if (entropy) entropies.push(entropy);
+    }
+    return {
+      logp: concat(gpu, logps, 0),
+      entropy: entropies.length > 0 ? concat(gpu, entropies, 0) : undefined,
+    };
+  } finally {
+    for (const e of entropies) e.dispose();
+  }
 }

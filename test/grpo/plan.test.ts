@@ -114,13 +114,26 @@ describe('memoryPlan', () => {
     const bound = memoryPlan(twoB, lora2b, { ...roomy, maxStorageBufferBindingSize: 8 * 2 ** 20 });
     expect(bound.fits).toBe(false);
     expect(bound.problems.join()).toMatch(/largest buffer \([\d.]+ MiB\) is over the adapter's 8\.0 MiB/);
-    // The kept logits are read in row ranges: held to maxBufferSize only; the frozen 2B embedding (467 MiB
-    // in f16) is stored in row blocks and holds to neither.
-    const rows = memoryPlan(twoB, lora2b, { ...roomy, maxBufferSize: 64 * 2 ** 20 });
+    // Without gradient checkpointing the kept logits are one buffer, read in row ranges: held to
+    // maxBufferSize only; the frozen 2B embedding (467 MiB in f16) is stored in row blocks and holds to
+    // neither.
+    const whole = { ...lora2b, gradient_checkpointing: false };
+    const rows = memoryPlan(twoB, whole, { ...roomy, maxBufferSize: 64 * 2 ** 20 });
     expect(rows.problems).toHaveLength(1);
     expect(rows.problems[0]).toMatch(/logits .* over the adapter's maxBufferSize of 64\.0 MiB/);
     expect(rows.advice).toContain('max_completion_length: 32');
-    expect(memoryPlan(twoB, lora2b, { ...roomy, maxBufferSize: 256 * 2 ** 20 }).fits).toBe(true);
+    expect(memoryPlan(twoB, whole, { ...roomy, maxBufferSize: 256 * 2 ** 20 }).fits).toBe(true);
+    // With it they are formed a chunk of at most 64 MiB at a time, whatever the completions' length.
+    expect(memoryPlan(twoB, lora2b, { ...roomy, maxBufferSize: 64 * 2 ** 20 }).fits).toBe(true);
+    const long = { ...lora2b, max_completion_length: 1024 };
+    expect(memoryPlan(twoB, long, { ...roomy, maxBufferSize: 64 * 2 ** 20 }).problems.join()).not.toMatch(
+      /logits/,
+    );
+    const rowBuffer = (config: GrpoConfig) =>
+      estimateMemory(twoB.model, config, memoryInputs(twoB.model, twoB.processor, config, twoB.image, true))
+        .largestRowBuffer;
+    expect(rowBuffer(long)).toBeLessThanOrEqual(64 * 2 ** 20);
+    expect(rowBuffer({ ...long, gradient_checkpointing: false })).toBe(2 * 1024 * 151936 * 4);
   });
 
   it('says so when no single change is enough', () => {

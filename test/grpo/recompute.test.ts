@@ -1,7 +1,8 @@
 // Gradient checkpointing (gradient_checkpointing): scoring with every decoder layer and vision block
 // recomputed in the backward gives the gradients of the plain pass, for full fine-tuning (vision weights
 // included) and for LoRA with dropout (the recomputation draws the first run's masks), while the tape
-// holds less memory between the forward and the backward.
+// holds less memory between the forward and the backward; the logits formed a chunk of rows at a time
+// give the log-probs, entropies and gradients of the logits formed whole.
 import { describe, expect, it } from 'vitest';
 import { Tape } from '../../src/gpu/autograd.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
@@ -41,7 +42,10 @@ describe('gradient checkpointing', () => {
     { promptIds: Int32Array.from(text(7)), completionIds: text(6) },
   ];
 
-  /** Gradients of a fixed weighted sum of the log-probs, and the bytes the tape held before backward. */
+  /**
+   * Gradients of a fixed weighted sum of the log-probs, the bytes the tape held before backward, and the
+   * log-probs and entropies themselves.
+   */
   async function gradients(weights: Parameters<typeof scoreSequences>[2], options: ScoreOptions) {
     const g = gpu();
     await g.sync();
@@ -54,6 +58,9 @@ describe('gradient checkpointing', () => {
       Float32Array.from({ length: n }, (_, k) => Math.cos(k + 1)),
       [n],
     );
+    const logp = await g.read(s.logp);
+    const entropy = s.entropy ? await g.read(s.entropy) : undefined;
+    s.entropy?.dispose();
     const grads = tape.backward(s.logp, seed);
     tape.dispose();
     seed.dispose();
@@ -63,7 +70,7 @@ describe('gradient checkpointing', () => {
       values.set(p, await g.read(gt));
       gt.dispose();
     }
-    return { values, held };
+    return { values, held, logp, entropy };
   }
 
   function expectSameGradients(got: Map<Tensor, ArrayLike<number>>, want: Map<Tensor, ArrayLike<number>>) {
@@ -83,6 +90,24 @@ describe('gradient checkpointing', () => {
     expect(plain.values.size).toBe(trained.size);
     expectSameGradients(recomputed.values, plain.values);
     expect(recomputed.held).toBeLessThan(plain.held / 2);
+    freezeWeights(w);
+    disposeWeights(w);
+  });
+
+  it('logits in chunks of rows: the log-probs, entropies and gradients of the whole logits', async () => {
+    const g = gpu();
+    const w = randomWeights(g, c, 43);
+    const trained = trainableWeights(w);
+    const options = { temperature: 0.9, recompute: {}, entropy: true };
+    const whole = await gradients(w, options);
+    // 20 kept rows: chunks of 6, 6, 6 and 2.
+    const chunked = await gradients(w, { ...options, logitRows: 6 });
+    expect(whole.logp.length).toBe(20);
+    expectClose(chunked.logp, whole.logp, { rtol: 0, atol: 1e-5 });
+    expectClose(chunked.entropy!, whole.entropy!, { rtol: 0, atol: 1e-5 });
+    expect(whole.values.size).toBe(trained.size);
+    expectSameGradients(chunked.values, whole.values);
+    expect(chunked.held).toBeLessThan(whole.held);
     freezeWeights(w);
     disposeWeights(w);
   });
