@@ -2,12 +2,14 @@
 // the contract of attention_forward.wgsl (online softmax over key tiles, logsumexp saved, GQA, the same
 // mask words), computed as two small matmuls per tile the way matmul_sg.wgsl does, so that values are
 // shared through subgroupBroadcast instead of loaded by every lane.
-// A workgroup is 8 lanes in one subgroup, for 8 query rows and one head; key tiles are 32 wide, lane L
-// owning keys 4L..4L+3 of the tile. Scores: lane r's query row is broadcast to all, each lane forms the
-// 8 x 4 scores of its keys. Softmax: row maxima and sums by subgroupMax / subgroupAdd. Output: lane L
-// owns the vec4 columns L, L + 8, ... of the head dim, and each lane's 8 x 4 probabilities are broadcast
-// in turn (subgroupShuffle) to weight the value rows. Needs D % 4 == 0 and the subgroups feature with at least 8 lanes.
-// The block words at p.blockOffset are (lo, hi) per block of 8 queries.
+// A workgroup is 8 lanes in one subgroup, for 16 query rows (two blocks of 8) and one head; key tiles are
+// 32 wide, lane L owning keys 4L..4L+3 of the tile. Scores: lane r's query row of each block is broadcast
+// to all, each lane forms the 16 x 4 scores of its keys. Softmax: row maxima and sums by subgroupMax /
+// subgroupAdd. Output: lane L owns the vec4 columns L, L + 8, ... of the head dim, and each lane's 16 x 4
+// probabilities are broadcast in turn (subgroupShuffle) to weight the value rows. On these adapters a
+// load costs a loop over the lanes, so each key and value row loaded serving 16 queries rather than 8
+// is what makes the second block pay. Needs D % 4 == 0 and the subgroups feature with at least 8 lanes.
+// The block words at p.blockOffset are (lo, hi) per block of 16 queries.
 enable subgroups;
 
 struct Params {
@@ -22,6 +24,10 @@ override D: u32 = 64u;
 
 // vec4 columns of the head dim per lane: ceil(D / 32), at most 128 / 32.
 const NV_MAX: u32 = 4u;
+// Query rows per workgroup: RB blocks of 8. Every private array indexed by a loop counter is as long as
+// the loop, which makes the compiler unroll the loop and keep the array in registers.
+const RB: u32 = 2u;
+const ROWS: u32 = 8u * RB;
 const NEG: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -46,7 +52,7 @@ fn broadcast8(x: vec4f) -> array<vec4f, 8> {
 }
 
 // acc[r, c] += sum over 4 keys from keyBase of probs[r][j] * v[key j, this lane's column c].
-fn accumulateFrom(acc: ptr<function, array<vec4f, 32>>, probs: array<vec4f, 8>, keyBase: u32, kvh: u32, lane: u32) {
+fn accumulateFrom(acc: ptr<function, array<array<vec4f, NV_MAX>, ROWS>>, probs: array<vec4f, ROWS>, keyBase: u32, kvh: u32, lane: u32) {
   let d4 = D / 4u;
   let nv = (d4 + 7u) / 8u;
   for (var j = 0u; j < 4u; j++) {
@@ -54,8 +60,8 @@ fn accumulateFrom(acc: ptr<function, array<vec4f, 32>>, probs: array<vec4f, 8>, 
     for (var c = 0u; c < nv; c++) {
       let col = min(lane + 8u * c, d4 - 1u);
       let vv = v[kv + col];
-      for (var r = 0u; r < 8u; r++) {
-        (*acc)[r * NV_MAX + c] += probs[r][j] * vv;
+      for (var r = 0u; r < ROWS; r++) {
+        (*acc)[r][c] += probs[r][j] * vv;
       }
     }
   }
@@ -67,23 +73,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   let kvh = head / (p.hq / p.hkv);
   let d4 = D / 4u;
   let nv = (d4 + 7u) / 8u;
-  let i0 = wid.x * 8u;
-  let myRow = min(i0 + lane, p.seq - 1u);
-  let qBase = (myRow * p.hq + head) * d4;
+  let i0 = wid.x * ROWS;
+  var qBase: array<u32, RB>;
+  for (var b = 0u; b < RB; b++) {
+    qBase[b] = (min(i0 + 8u * b + lane, p.seq - 1u) * p.hq + head) * d4;
+  }
 
   // Each row's key range; a row past the end gets an empty one.
-  var kLo: array<u32, 8>;
-  var kHi: array<u32, 8>;
-  for (var r = 0u; r < 8u; r++) {
+  var kLo: array<u32, ROWS>;
+  var kHi: array<u32, ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
     let row = min(i0 + r, p.seq - 1u);
     kLo[r] = mask[4u * row];
     kHi[r] = select(kLo[r], mask[4u * row + 1u], i0 + r < p.seq);
   }
 
-  var acc: array<vec4f, 32>;
-  var m: array<f32, 8>;
-  var l: array<f32, 8>;
-  for (var r = 0u; r < 8u; r++) {
+  var acc: array<array<vec4f, NV_MAX>, ROWS>;
+  var m: array<f32, ROWS>;
+  var l: array<f32, ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
     m[r] = NEG;
     l[r] = 0.0;
   }
@@ -104,23 +112,26 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     let k3 = (kc.w * p.hkv + kvh) * d4;
 
     // Zeroed by hand: lavapipe does not re-zero a var declared in a loop body on each iteration.
-    var sc: array<vec4f, 8>;
-    for (var r = 0u; r < 8u; r++) {
+    var sc: array<vec4f, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
       sc[r] = vec4f(0.0);
     }
     for (var dv = 0u; dv < d4; dv++) {
-      let qs = broadcast8(q[qBase + dv]);
       let a = k[k0 + dv];
       let b = k[k1 + dv];
       let c = k[k2 + dv];
       let e = k[k3 + dv];
-      for (var r = 0u; r < 8u; r++) {
-        sc[r] += vec4f(dot(qs[r], a), dot(qs[r], b), dot(qs[r], c), dot(qs[r], e));
+      for (var bl = 0u; bl < RB; bl++) {
+        let qs = broadcast8(q[qBase[bl] + dv]);
+        for (var r = 0u; r < 8u; r++) {
+          let x = qs[r];
+          sc[8u * bl + r] += vec4f(dot(x, a), dot(x, b), dot(x, c), dot(x, e));
+        }
       }
     }
 
-    var probs: array<vec4f, 8>;
-    for (var r = 0u; r < 8u; r++) {
+    var probs: array<vec4f, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
       let ok = keyOk & (keys >= vec4u(kLo[r])) & (keys < vec4u(kHi[r]));
       let s = select(vec4f(NEG), sc[r] * p.scale, ok);
       let tmax = subgroupMax(max(max(s.x, s.y), max(s.z, s.w)));
@@ -130,28 +141,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       l[r] = l[r] * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
       m[r] = mNew;
       for (var c = 0u; c < nv; c++) {
-        acc[r * NV_MAX + c] *= corr;
+        acc[r][c] *= corr;
       }
       probs[r] = pr;
     }
 
     for (var src = 0u; src < 8u; src++) {
-      var pb: array<vec4f, 8>;
-      for (var r = 0u; r < 8u; r++) {
+      var pb: array<vec4f, ROWS>;
+      for (var r = 0u; r < ROWS; r++) {
         pb[r] = subgroupShuffle(probs[r], src);
       }
       accumulateFrom(&acc, pb, t0 + 4u * src, kvh, lane);
     }
   }
 
-  for (var r = 0u; r < 8u; r++) {
+  for (var r = 0u; r < ROWS; r++) {
     let row = i0 + r;
     if (row < p.seq) {
       let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
       for (var c = 0u; c < nv; c++) {
         let col = lane + 8u * c;
         if (col < d4) {
-          o[(row * p.hq + head) * d4 + col] = acc[r * NV_MAX + c] * inv;
+          o[(row * p.hq + head) * d4 + col] = acc[r][c] * inv;
         }
       }
       if (lane == 0u) {

@@ -4,7 +4,7 @@
 // from it (flash-attention-2: delta_i = rowsum(dO * O), dS = P * (dP - delta_i)). No [S, S] buffer is
 // ever allocated. A query row with no key to attend gets a zero output and zero gradients. Two kernel
 // families: one query (or key) row per invocation, and on CPU adapters the subgroup kernels, which form
-// each tile's scores as 8 x 32 matmul blocks with rows shared by subgroup broadcasts.
+// each tile's scores as 16 x 32 (dk, dv: 8 x 32) matmul blocks with rows shared by subgroup broadcasts.
 
 import deltaCode from '../../../kernels/attention_backward_delta.wgsl?raw';
 import dkdvCode from '../../../kernels/attention_backward_dkdv.wgsl?raw';
@@ -55,7 +55,8 @@ export function attentionKernels(gpu: Gpu, path: AttentionPath | undefined, D: n
   return chosen;
 }
 
-/** Queries (and keys) per workgroup of the subgroup kernels. */
+/** Queries per workgroup of the subgroup forward and dq kernels; keys per workgroup of their dk, dv. */
+const SG_QUERY_ROWS = 16;
 const SG_BLOCK = 8;
 
 /** Queries (and keys) per workgroup. */
@@ -92,12 +93,16 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   if (!Number.isFinite(scale)) throw new ShapeError(`attention: scale ${scale} is not finite`);
 
   const sg = attentionKernels(gpu, opts.path, D, 'attention') === 'subgroup';
-  const block = sg ? SG_BLOCK : BLOCK;
-  const blocks = Math.ceil(S / block);
-  const maskData = buildMask(S, opts, block);
+  const qBlock = sg ? SG_QUERY_ROWS : BLOCK;
+  const kBlock = sg ? SG_BLOCK : BLOCK;
+  const {
+    words: maskData,
+    offsets: [fwdOffset, bwdOffset],
+  } = buildMask(S, opts, [
+    [qBlock, QUERIES],
+    [kBlock, KEYS],
+  ]);
   const mask = gpu.tensor(maskData, [maskData.length], 'u32');
-  const fwdOffset = 4 * S;
-  const bwdOffset = 4 * S + 2 * blocks;
   const wgBytes = Math.min(16384, gpu.device.limits.maxComputeWorkgroupStorageSize);
   const tile = Math.max(1, Math.min(MAX_TILE, Math.floor(wgBytes / (8 * D + 8))));
   const params = (offset: number) => new Params().u32(S).u32(Hq).u32(Hkv).u32(offset).f32(scale).bytes();
@@ -107,9 +112,9 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   gpu.dispatch({
     kernel: sg ? attentionForwardSgKernel : attentionForwardKernel,
     variant: { overrides: sg ? { D } : { D, BQ: BLOCK, TK: tile } },
-    params: params(fwdOffset),
+    params: params(fwdOffset!),
     bindings: [q, k, v, mask, out, lse],
-    workgroups: [blocks, Hq],
+    workgroups: [Math.ceil(S / qBlock), Hq],
   });
 
   record(gpu, [q, k, v], [out], [q, k, v, out, lse, mask], ([dout], needs) => {
@@ -130,9 +135,9 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       gpu.dispatch({
         kernel: sg ? attentionDqSgKernel : attentionDqKernel,
         variant: { overrides: sg ? { D } : { D, BQ: BLOCK, TK: tile } },
-        params: params(fwdOffset),
+        params: params(fwdOffset!),
         bindings: [q, k, v, dout, stats, mask, dq],
-        workgroups: [blocks, Hq],
+        workgroups: [Math.ceil(S / qBlock), Hq],
       });
     }
     if (needs[1] || needs[2]) {
@@ -141,9 +146,9 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       gpu.dispatch({
         kernel: sg ? attentionDkdvSgKernel : attentionDkdvKernel,
         variant: { overrides: sg ? { D } : { D, BK: BLOCK, TQ: tile } },
-        params: params(bwdOffset),
+        params: params(bwdOffset!),
         bindings: [q, k, v, dout, stats, mask, dk, dv],
-        workgroups: [blocks, Hkv],
+        workgroups: [Math.ceil(S / kBlock), Hkv],
       });
       if (!needs[1]) {
         dk.dispose();
@@ -163,20 +168,29 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   return out;
 }
 
+/** The word of a token's mask entry where its range starts: the keys a query attends, the queries a key has. */
+const QUERIES = 0;
+const KEYS = 2;
+
 /**
  * The mask as the kernels read it: per token t, (kLo, kHi, qLo, qHi): query t attends keys [kLo, kHi)
  * and key t is attended by queries [qLo, qHi) (empty for a padded key); padded keys inside a query's
- * range are skipped through the key's empty query range. Then per block of `block` queries the union
- * of their key ranges, and per block of `block` keys the union of their query ranges.
+ * range are skipped through the key's empty query range. Then, per [size, word] of `blockings`, one
+ * section: per block of `size` queries (QUERIES) the union of their key ranges, or per block of `size`
+ * keys (KEYS) the union of their query ranges; `offsets` says where each section starts.
  */
-function buildMask(S: number, opts: AttentionOptions, block: number): Uint32Array {
+function buildMask(
+  S: number,
+  opts: AttentionOptions,
+  blockings: [number, typeof QUERIES | typeof KEYS][],
+): { words: Uint32Array; offsets: number[] } {
   const cu = opts.cuSeqlens ?? [0, S];
   if (cu.length < 2 || cu[0] !== 0 || cu[cu.length - 1] !== S)
     throw new ShapeError(`attention: cuSeqlens must run from 0 to S = ${S}, got [${Array.from(cu)}]`);
   const pad = opts.keyPadding;
   if (pad && pad.length !== S)
     throw new ShapeError(`attention: keyPadding has ${pad.length} entries for ${S} tokens`);
-  const m = new Uint32Array(4 * S + 4 * Math.ceil(S / block));
+  const m = new Uint32Array(4 * S + blockings.reduce((n, [size]) => n + 2 * Math.ceil(S / size), 0));
   for (let s = 0; s + 1 < cu.length; s++) {
     const a = cu[s]!;
     const b = cu[s + 1]!;
@@ -191,13 +205,18 @@ function buildMask(S: number, opts: AttentionOptions, block: number): Uint32Arra
       }
     }
   }
-  blockRanges(m, S, block, 2, blockRanges(m, S, block, 0, 4 * S));
-  return m;
+  const offsets: number[] = [];
+  let at = 4 * S;
+  for (const [size, word] of blockings) {
+    offsets.push(at);
+    at = blockRanges(m, S, size, word, at);
+  }
+  return { words: m, offsets };
 }
 
 /**
- * Writes at `at`, per block of `size` tokens, the union of the ranges held at word `word` (0: keys
- * attended, 2: queries attending) of each token, (0, 0) when all are empty; returns the next offset.
+ * Writes at `at`, per block of `size` tokens, the union of the ranges held at word `word` (QUERIES: keys
+ * attended, KEYS: queries attending) of each token, (0, 0) when all are empty; returns the next offset.
  */
 function blockRanges(m: Uint32Array, S: number, size: number, word: number, at: number): number {
   const blocks = Math.ceil(S / size);
