@@ -52,7 +52,13 @@ fn broadcast8(x: vec4f) -> array<vec4f, 8> {
 }
 
 // acc[r, c] += sum over 4 keys from keyBase of probs[r][j] * v[key j, this lane's column c].
-fn accumulateFrom(acc: ptr<function, array<array<vec4f, NV_MAX>, ROWS>>, probs: array<vec4f, ROWS>, keyBase: u32, kvh: u32, lane: u32) {
+fn accumulateFrom(
+  acc: ptr<function, array<array<vec4f, NV_MAX>, ROWS>>,
+  probs: array<vec4f, ROWS>,
+  keyBase: u32,
+  kvh: u32,
+  lane: u32,
+) {
   let d4 = D / 4u;
   let nv = (d4 + 7u) / 8u;
   for (var j = 0u; j < 4u; j++) {

@@ -4,8 +4,9 @@
 // with a KL term); and the larger of a step's two phases: generation (the KV cache of a whole generation
 // batch) and one micro-batch's forward and backward (the activations the tape keeps, the logits kept at
 // completion tokens, the gradients flowing back; with gradient checkpointing, each layer's input and one
-// layer's activations at a time, and the logits one chunk of rows at a time). It also gives the largest single buffers, which WebGPU bounds by
-// maxBufferSize and maxStorageBufferBindingSize whatever memory the device has.
+// layer's activations at a time, and the logits one chunk of rows at a time). It also gives the largest
+// single buffers, which WebGPU bounds by maxBufferSize and maxStorageBufferBindingSize whatever memory the
+// device has.
 
 import { type ModelConfig, parameterCount } from '../model/config.ts';
 import { type ImageProcessorOptions, smartResize } from '../model/image-processor.ts';

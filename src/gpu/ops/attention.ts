@@ -168,7 +168,10 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   return out;
 }
 
-/** The word of a token's mask entry where its range starts: the keys a query attends, the queries a key has. */
+/**
+ * The word of a token's mask entry where a range starts: the keys a query attends (QUERIES) or the
+ * queries a key has (KEYS).
+ */
 const QUERIES = 0;
 const KEYS = 2;
 
