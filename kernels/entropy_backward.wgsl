@@ -38,7 +38,7 @@ fn main(
   let xb = p.x_off + r * p.cols;
   let db = p.dx_off + r * p.cols;
   for (var j = lid; j < p.cols; j += WG) {
-    let lq = (x[xb + j] * p.inv_t - mx) - ls;
+    let lq = (x[xb + j] - mx) * p.inv_t - ls;
     dx[db + j] = coef * exp(lq) * (lq + h);
   }
 }

@@ -1,6 +1,7 @@
 // Entropy of softmax(z), z = x * inv_t, along rows, in one pass: each invocation keeps a running
-// maximum m, s = sum exp(z - m) and w = sum exp(z - m) * (z - m) over a strided slice of its row; a
-// tree in workgroup memory merges them. H = log s - w / s. Writes out[row] = H and
+// maximum m of x, s = sum exp(d) and w = sum exp(d) * d with d = (x - m) * inv_t over a strided slice of
+// its row (x - m before the scaling, as in logsumexp_rows.wgsl); a tree in workgroup memory merges
+// them. H = log s - w / s. Writes out[row] = H and
 // stats[row] = (m, log s) for the backward. x is bound from row `row_base` at element x_off.
 // Logits must be finite.
 
@@ -34,21 +35,23 @@ fn main(
     return;
   }
   let base = p.x_off + r * p.cols;
-  var m = x[base + min(lid, p.cols - 1u)] * p.inv_t;
+  var m = x[base + min(lid, p.cols - 1u)];
   var s = 0.0;
   var w = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    let z = x[base + j] * p.inv_t;
-    if (z > m) {
-      // Rebase on the new maximum: each term's shift grows by (m - z), its weight scales by c.
-      let c = exp(m - z);
-      w = c * (w + s * (m - z));
+    let xj = x[base + j];
+    if (xj > m) {
+      // Rebase on the new maximum: each term's shift grows by d, its weight scales by c.
+      let d = (m - xj) * p.inv_t;
+      let c = exp(d);
+      w = c * (w + s * d);
       s = s * c + 1.0;
-      m = z;
+      m = xj;
     } else {
-      let e = exp(z - m);
+      let d = (xj - m) * p.inv_t;
+      let e = exp(d);
       s += e;
-      w += e * (z - m);
+      w += e * d;
     }
   }
   pm[lid] = m;
@@ -60,11 +63,13 @@ fn main(
       let ma = pm[lid];
       let mb = pm[lid + h];
       let mm = max(ma, mb);
-      let ca = exp(ma - mm);
-      let cb = exp(mb - mm);
+      let da = (ma - mm) * p.inv_t;
+      let dbb = (mb - mm) * p.inv_t;
+      let ca = exp(da);
+      let cb = exp(dbb);
       let sa = ps[lid];
       let sb = ps[lid + h];
-      pw[lid] = ca * (pw[lid] + sa * (ma - mm)) + cb * (pw[lid + h] + sb * (mb - mm));
+      pw[lid] = ca * (pw[lid] + sa * da) + cb * (pw[lid + h] + sb * dbb);
       ps[lid] = sa * ca + sb * cb;
       pm[lid] = mm;
     }

@@ -1,6 +1,7 @@
-// Log-softmax of z = x * inv_t along rows, in one pass: each invocation keeps a running maximum m and
-// sum s = sum exp(z - m) over a strided slice of its row, a tree in workgroup memory merges them.
-// Writes stats[row] = (m, log s) (for the backward) and out[row] = sign * log_softmax(z)[target]
+// Log-softmax of z = x * inv_t along rows, in one pass: each invocation keeps a running maximum m of x
+// and sum s = sum exp((x - m) * inv_t) over a strided slice of its row, a tree in workgroup memory
+// merges them. x - m is formed before the scaling so that equal logits give exactly 0 (a fused
+// x * inv_t - m does not). Writes stats[row] = (m, log s) (for the backward) and out[row] = sign * log_softmax(z)[target]
 // (token log-probs: sign 1; cross-entropy: sign -1, inv_t 1), or 0 where target == ignore.
 // A dispatch covers `rows` rows starting at `row_base`; x is bound from that row, at element x_off.
 // Logits must be finite.
@@ -38,15 +39,15 @@ fn main(
   }
   let base = p.x_off + r * p.cols;
   // Invocations past the end of a short row start from a real element with an empty sum.
-  var m = x[base + min(lid, p.cols - 1u)] * p.inv_t;
+  var m = x[base + min(lid, p.cols - 1u)];
   var s = 0.0;
   for (var j = lid; j < p.cols; j += WG) {
-    let z = x[base + j] * p.inv_t;
-    if (z > m) {
-      s = s * exp(m - z) + 1.0;
-      m = z;
+    let xj = x[base + j];
+    if (xj > m) {
+      s = s * exp((m - xj) * p.inv_t) + 1.0;
+      m = xj;
     } else {
-      s += exp(z - m);
+      s += exp((xj - m) * p.inv_t);
     }
   }
   pm[lid] = m;
@@ -57,7 +58,7 @@ fn main(
       let ma = pm[lid];
       let mb = pm[lid + h];
       let mm = max(ma, mb);
-      ps[lid] = ps[lid] * exp(ma - mm) + ps[lid + h] * exp(mb - mm);
+      ps[lid] = ps[lid] * exp((ma - mm) * p.inv_t) + ps[lid + h] * exp((mb - mm) * p.inv_t);
       pm[lid] = mm;
     }
     workgroupBarrier();
@@ -71,7 +72,7 @@ fn main(
     let t = targets[row];
     var v = 0.0;
     if (t != p.ignore) {
-      v = p.sign * ((x[base + u32(t)] * p.inv_t - mx) - ls);
+      v = p.sign * ((x[base + u32(t)] - mx) * p.inv_t - ls);
     }
     out[row] = v;
   }

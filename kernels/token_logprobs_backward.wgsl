@@ -1,6 +1,6 @@
 // Backward of logsumexp_rows.wgsl's out = sign * log_softmax(x * inv_t)[target]:
 // dx[j] = sign * dy * inv_t * (onehot(target)[j] - softmax(x * inv_t)[j]), zero rows where
-// target == ignore. The softmax comes from the saved stats (m, log s). One workgroup per row; x and
+// target == ignore. The softmax comes from the saved stats (m, log s), m the row's largest x. One workgroup per row; x and
 // dx are bound from row `row_base` at elements x_off and dx_off.
 
 struct Params {
@@ -41,7 +41,7 @@ fn main(
   let xb = p.x_off + r * p.cols;
   let db = p.dx_off + r * p.cols;
   for (var j = lid; j < p.cols; j += WG) {
-    let prob = exp((x[xb + j] * p.inv_t - mx) - ls);
+    let prob = exp((x[xb + j] - mx) * p.inv_t - ls);
     let hot = select(0.0, 1.0, i32(j) == t);
     dx[db + j] = coef * (hot - prob);
   }

@@ -2,7 +2,7 @@
 // scatter-add backward against finite differences (repeated ids, untouched rows), a frozen table
 // getting no gradient, and id validation.
 import { describe, expect, it } from 'vitest';
-import { ShapeError } from '../../../src/gpu/errors.ts';
+import { GpuValidationError, ShapeError } from '../../../src/gpu/errors.ts';
 import { embedding, groupIds } from '../../../src/gpu/ops/embedding.ts';
 import { expectClose, randomArray, setupGpu } from '../../helpers.ts';
 import { roundToHalf } from '../../reference/half.ts';
@@ -37,8 +37,14 @@ describe('embedding', () => {
     });
   });
 
-  it('gathers from an f16 table into f32', async () => {
+  it('gathers from an f16 table into f32 (or refuses it without shader-f16)', async () => {
     const g = gpu();
+    if (!g.hasF16) {
+      const t = g.tensor(new Float32Array(9 * 67), [9, 67], 'f16');
+      expect(() => embedding(g, t, [0])).toThrow(GpuValidationError);
+      t.dispose();
+      return;
+    }
     const [vocab, dim] = [9, 67];
     const data = randomArray(vocab * dim, 5, 4);
     const ids = [8, 0, 4, 4, 7];
