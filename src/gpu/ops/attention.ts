@@ -2,31 +2,41 @@
 // variable-length packing (block-diagonal per cu_seqlens) and key padding. The forward tiles over keys
 // with an online softmax and saves the per-row logsumexp; the backward recomputes the probabilities
 // from it (flash-attention-2: delta_i = rowsum(dO * O), dS = P * (dP - delta_i)). No [S, S] buffer is
-// ever allocated. A query row with no key to attend gets a zero output and zero gradients. Two kernel
-// families: one query (or key) row per invocation, and on CPU adapters the subgroup kernels, which form
-// each tile's scores as 16 x 32 (dk, dv: 8 x 32) matmul blocks with rows shared by subgroup broadcasts.
+// ever allocated. A query row with no key to attend gets a zero output and zero gradients. Three kernel
+// families: one query (or key) row per invocation; on CPU adapters the subgroup kernels, which form each
+// tile's scores as 16 x 32 (dk, dv: 8 x 32) matmul blocks with rows shared by subgroup broadcasts; on
+// GPUs with subgroups the quad kernels, one row per four invocations, whose dk / dv run per query head
+// and sum the heads' shares after.
 
 import deltaCode from '../../../kernels/attention_backward_delta.wgsl?raw';
 import dkdvCode from '../../../kernels/attention_backward_dkdv.wgsl?raw';
+import dkdvQuadCode from '../../../kernels/attention_backward_dkdv_quad.wgsl?raw';
 import dkdvSgCode from '../../../kernels/attention_backward_dkdv_sg.wgsl?raw';
 import dqCode from '../../../kernels/attention_backward_dq.wgsl?raw';
+import dqQuadCode from '../../../kernels/attention_backward_dq_quad.wgsl?raw';
 import dqSgCode from '../../../kernels/attention_backward_dq_sg.wgsl?raw';
+import reduceCode from '../../../kernels/attention_backward_reduce.wgsl?raw';
 import forwardCode from '../../../kernels/attention_forward.wgsl?raw';
+import forwardQuadCode from '../../../kernels/attention_forward_quad.wgsl?raw';
 import forwardSgCode from '../../../kernels/attention_forward_sg.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
-import { defineKernel } from '../kernel.ts';
+import { defineKernel, type Kernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
 export const attentionForwardKernel = defineKernel('attention_forward', forwardCode);
 export const attentionForwardSgKernel = defineKernel('attention_forward_sg', forwardSgCode);
+export const attentionForwardQuadKernel = defineKernel('attention_forward_quad', forwardQuadCode);
 export const attentionDeltaKernel = defineKernel('attention_backward_delta', deltaCode);
 export const attentionDqKernel = defineKernel('attention_backward_dq', dqCode);
 export const attentionDkdvKernel = defineKernel('attention_backward_dkdv', dkdvCode);
 export const attentionDqSgKernel = defineKernel('attention_backward_dq_sg', dqSgCode);
 export const attentionDkdvSgKernel = defineKernel('attention_backward_dkdv_sg', dkdvSgCode);
+export const attentionDqQuadKernel = defineKernel('attention_backward_dq_quad', dqQuadCode);
+export const attentionDkdvQuadKernel = defineKernel('attention_backward_dkdv_quad', dkdvQuadCode);
+export const attentionReduceKernel = defineKernel('attention_backward_reduce', reduceCode);
 
 export interface AttentionOptions {
   causal: boolean;
@@ -42,28 +52,126 @@ export interface AttentionOptions {
 
 /**
  * Which kernels run: `subgroup` (the *_sg.wgsl kernels) where the adapter prefers subgroup kernels (CPU
- * adapters) and the head dim is a multiple of 4; otherwise `general`.
+ * adapters with 8 lanes or more); `quad` (the *_quad.wgsl kernels) on GPUs with subgroups; `general`
+ * otherwise, or where the head dim is not a multiple of 4. Decoding runs the general kernel on GPUs.
  */
-export type AttentionPath = 'auto' | 'general' | 'subgroup';
+export type AttentionPath = 'auto' | 'general' | 'subgroup' | 'quad';
 
 /** The kernel family `path` (default 'auto') resolves to for head dim D; `op` names the caller in errors. */
 export function attentionKernels(gpu: Gpu, path: AttentionPath | undefined, D: number, op: string) {
   const chosen = path ?? 'auto';
-  if (chosen === 'auto') return gpu.prefersSubgroupKernels && D % 4 === 0 ? 'subgroup' : 'general';
-  if (chosen === 'subgroup' && D % 4 !== 0)
-    throw new ShapeError(`${op}: the subgroup kernel needs a head dim divisible by 4, got ${D}`);
+  if (chosen === 'auto') {
+    if (D % 4 !== 0 || !gpu.hasSubgroups) return 'general';
+    if (gpu.prefersSubgroupKernels) return 'subgroup';
+    return gpu.adapter.isFallback || gpu.adapter.subgroupMinSize < 4 ? 'general' : 'quad';
+  }
+  if (chosen !== 'general' && D % 4 !== 0)
+    throw new ShapeError(`${op}: the ${chosen} kernel needs a head dim divisible by 4, got ${D}`);
   return chosen;
 }
 
-/** Queries per workgroup of the subgroup forward and dq kernels; keys per workgroup of their dk, dv. */
-const SG_QUERY_ROWS = 16;
-const SG_BLOCK = 8;
-
-/** Queries (and keys) per workgroup. */
-const BLOCK = 64;
-/** Largest head dim and key tile the kernels' private arrays hold. */
+/** Largest head dim the kernels' private arrays hold, and largest key (query) tile in workgroup memory. */
 const MAX_D = 128;
 const MAX_TILE = 64;
+/** Quad kernels: rows per workgroup (four invocations each), workgroup memory and key tile at most. */
+const QUAD_ROWS = 64;
+const QUAD_BYTES = 32768;
+const QUAD_MAX_TILE = 32;
+
+type Overrides = Record<string, number>;
+
+/** One kernel family: its kernels, the rows per workgroup, and the pipeline constants per adapter. */
+interface Family {
+  forward: Kernel;
+  dq: Kernel;
+  dkdv: Kernel;
+  /** Queries per workgroup of the forward and dq kernels; keys per workgroup of dkdv. */
+  queryRows: number;
+  keyRows: number;
+  /** dkdv writes one share per query head, summed by attention_backward_reduce.wgsl. */
+  sharesPerHead: boolean;
+  overrides(gpu: Gpu, D: number): { queries: Overrides; keys: Overrides };
+}
+
+/** Keys (queries) per tile that fit `bytes` of workgroup memory with two [tile, D] f32 tiles. */
+function tileFor(bytes: number, D: number, most: number): number {
+  return Math.max(1, Math.min(most, Math.floor(bytes / (8 * D + 8))));
+}
+
+const FAMILIES: Record<'general' | 'subgroup' | 'quad', Family> = {
+  general: {
+    forward: attentionForwardKernel,
+    dq: attentionDqKernel,
+    dkdv: attentionDkdvKernel,
+    queryRows: 64,
+    keyRows: 64,
+    sharesPerHead: false,
+    overrides(gpu, D) {
+      const tile = tileFor(Math.min(16384, gpu.device.limits.maxComputeWorkgroupStorageSize), D, MAX_TILE);
+      return { queries: { D, BQ: 64, TK: tile }, keys: { D, BK: 64, TQ: tile } };
+    },
+  },
+  subgroup: {
+    forward: attentionForwardSgKernel,
+    dq: attentionDqSgKernel,
+    dkdv: attentionDkdvSgKernel,
+    queryRows: 16,
+    keyRows: 8,
+    sharesPerHead: false,
+    overrides: (_gpu, D) => ({ queries: { D }, keys: { D } }),
+  },
+  quad: {
+    forward: attentionForwardQuadKernel,
+    dq: attentionDqQuadKernel,
+    dkdv: attentionDkdvQuadKernel,
+    queryRows: QUAD_ROWS,
+    keyRows: QUAD_ROWS,
+    sharesPerHead: true,
+    overrides(gpu, D) {
+      const bytes = Math.min(QUAD_BYTES, gpu.device.limits.maxComputeWorkgroupStorageSize);
+      const tile = tileFor(bytes, D, QUAD_MAX_TILE);
+      return { queries: { D, BQ: QUAD_ROWS, TK: tile }, keys: { D, BK: QUAD_ROWS, TQ: tile } };
+    },
+  },
+};
+
+/** dk and dv [S, Hkv, D]: straight from dkdv, or (quad) from per-query-head shares and their sum. */
+function keyGradients(
+  gpu: Gpu,
+  family: Family,
+  t: { q: Tensor; k: Tensor; v: Tensor; dout: Tensor; stats: Tensor; mask: Tensor },
+  { overrides, params }: { overrides: Overrides; params: ArrayBuffer },
+): [Tensor, Tensor] {
+  const [S, Hq, D] = t.q.shape as [number, number, number];
+  const Hkv = t.k.shape[1]!;
+  const shares = family.sharesPerHead;
+  const dk = gpu.empty(shares ? t.q.shape : t.k.shape);
+  const dv = gpu.empty(shares ? t.q.shape : t.k.shape);
+  gpu.dispatch({
+    kernel: family.dkdv,
+    variant: { overrides },
+    params,
+    bindings: [t.q, t.k, t.v, t.dout, t.stats, t.mask, dk, dv],
+    workgroups: [Math.ceil(S / family.keyRows), shares ? Hq : Hkv],
+  });
+  if (!shares || Hq === Hkv) return [dk, dv];
+  const sumK = gpu.empty(t.k.shape);
+  const sumV = gpu.empty(t.k.shape);
+  const count = (S * Hkv * D) / 4;
+  gpu.dispatch({
+    kernel: attentionReduceKernel,
+    variant: { overrides: { D, WG: 64 } },
+    params: new Params()
+      .u32(count)
+      .u32(Hq / Hkv)
+      .bytes(),
+    bindings: [dk, dv, sumK, sumV],
+    workgroups: gpu.grid(Math.ceil(count / 64)),
+  });
+  dk.dispose();
+  dv.dispose();
+  return [sumK, sumV];
+}
 
 /**
  * q [S, Hq, D], k and v [S, Hkv, D] (Hq a multiple of Hkv; query head h reads kv head
@@ -92,29 +200,27 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new ShapeError(`attention: scale ${scale} is not finite`);
 
-  const sg = attentionKernels(gpu, opts.path, D, 'attention') === 'subgroup';
-  const qBlock = sg ? SG_QUERY_ROWS : BLOCK;
-  const kBlock = sg ? SG_BLOCK : BLOCK;
+  const path = attentionKernels(gpu, opts.path, D, 'attention');
+  const family = FAMILIES[path];
   const {
     words: maskData,
-    offsets: [fwdOffset, bwdOffset],
+    offsets: [qOffset, kOffset],
   } = buildMask(S, opts, [
-    [qBlock, QUERIES],
-    [kBlock, KEYS],
+    [family.queryRows, QUERIES],
+    [family.keyRows, KEYS],
   ]);
   const mask = gpu.tensor(maskData, [maskData.length], 'u32');
-  const wgBytes = Math.min(16384, gpu.device.limits.maxComputeWorkgroupStorageSize);
-  const tile = Math.max(1, Math.min(MAX_TILE, Math.floor(wgBytes / (8 * D + 8))));
   const params = (offset: number) => new Params().u32(S).u32(Hq).u32(Hkv).u32(offset).f32(scale).bytes();
+  const overrides = family.overrides(gpu, D);
 
   const out = gpu.empty([S, Hq, D]);
   const lse = gpu.empty([S, Hq]);
   gpu.dispatch({
-    kernel: sg ? attentionForwardSgKernel : attentionForwardKernel,
-    variant: { overrides: sg ? { D } : { D, BQ: BLOCK, TK: tile } },
-    params: params(fwdOffset!),
+    kernel: family.forward,
+    variant: { overrides: overrides.queries },
+    params: params(qOffset!),
     bindings: [q, k, v, mask, out, lse],
-    workgroups: [Math.ceil(S / qBlock), Hq],
+    workgroups: [Math.ceil(S / family.queryRows), Hq],
   });
 
   record(gpu, [q, k, v], [out], [q, k, v, out, lse, mask], ([dout], needs) => {
@@ -133,23 +239,23 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     if (needs[0]) {
       dq = gpu.empty(q.shape);
       gpu.dispatch({
-        kernel: sg ? attentionDqSgKernel : attentionDqKernel,
-        variant: { overrides: sg ? { D } : { D, BQ: BLOCK, TK: tile } },
-        params: params(fwdOffset!),
+        kernel: family.dq,
+        variant: { overrides: overrides.queries },
+        params: params(qOffset!),
         bindings: [q, k, v, dout, stats, mask, dq],
-        workgroups: [Math.ceil(S / qBlock), Hq],
+        workgroups: [Math.ceil(S / family.queryRows), Hq],
       });
     }
     if (needs[1] || needs[2]) {
-      dk = gpu.empty(k.shape);
-      dv = gpu.empty(v.shape);
-      gpu.dispatch({
-        kernel: sg ? attentionDkdvSgKernel : attentionDkdvKernel,
-        variant: { overrides: sg ? { D } : { D, BK: BLOCK, TQ: tile } },
-        params: params(bwdOffset!),
-        bindings: [q, k, v, dout, stats, mask, dk, dv],
-        workgroups: [Math.ceil(S / kBlock), Hkv],
-      });
+      [dk, dv] = keyGradients(
+        gpu,
+        family,
+        { q, k, v, dout, stats, mask },
+        {
+          overrides: overrides.keys,
+          params: params(kOffset!),
+        },
+      );
       if (!needs[1]) {
         dk.dispose();
         dk = undefined;

@@ -1,5 +1,5 @@
 // attention (flash-style, GQA, causal / varlen / key padding), each kernel family this adapter runs
-// (general, and the subgroup one of CPU adapters): forward against a float64 reference that
+// (general, and with subgroups the subgroup one of CPU adapters and the quad one of GPUs): forward against a float64 reference that
 // materialises the full matrix, gradients of q, k and v against finite differences on small shapes,
 // fully masked rows (zero output and gradients, no NaN), and forward plus analytic float64 gradients at
 // S 129 and D 64 / 36 / 128 where several query blocks and key tiles are in play.
@@ -13,12 +13,13 @@ import { checkGradients } from '../gradcheck.ts';
 
 const gpu = setupGpu();
 
-const PATHS: AttentionPath[] = ['general', 'subgroup'];
+const PATHS: AttentionPath[] = ['general', 'subgroup', 'quad'];
 
-/** Whether this adapter runs `path`; the subgroup kernels need subgroups of 8 or more lanes. */
+/** Whether this adapter runs `path`: the subgroup kernels need subgroups of 8 or more lanes, quad ones 4. */
 function runs(path: AttentionPath): boolean {
   const g = gpu();
-  return path !== 'subgroup' || (g.hasSubgroups && g.adapter.subgroupMinSize >= 8);
+  if (path === 'general') return true;
+  return g.hasSubgroups && g.adapter.subgroupMinSize >= (path === 'subgroup' ? 8 : 4);
 }
 
 type MaskKind = 'causal' | 'bidirectional' | 'varlen' | 'varlen-causal' | 'padding' | 'padding-causal';
