@@ -9,7 +9,7 @@ import { attention } from '../src/gpu/ops/attention.ts';
 import { filled } from './fill.ts';
 import { ort } from './matmul.ts';
 import { ortWebgpuAttention } from './ort.ts';
-import { gflops, measure } from './timing.ts';
+import { gflops, measureQueued } from './timing.ts';
 
 export interface AttentionRow {
   name: string;
@@ -40,12 +40,9 @@ export async function benchAttention(
     const flops = 2 * s.seq * s.seq * s.headDim * s.heads;
     let ours: number;
     try {
-      const t = await measure(
-        async () => {
-          const y = noGrad(gpu, () => attention(gpu, q!, k!, v!, { causal: true }));
-          await gpu.sync();
-          y.dispose();
-        },
+      const t = await measureQueued(
+        () => noGrad(gpu, () => attention(gpu, q!, k!, v!, { causal: true })).dispose(),
+        () => gpu.sync(),
         { runs },
       );
       ours = gflops(flops, t.medianMs);

@@ -53,14 +53,20 @@ function param(gpu: Gpu, shape: number[], seed: number, scale = 0.02): Tensor {
   );
 }
 
-/** Runs forward under a tape and backward from a random upstream gradient; waits for the GPU. */
-async function fwdBwd(gpu: Gpu, forward: () => Tensor): Promise<void> {
+/** Runs forward under a tape and backward from a random upstream gradient (made on the first call and
+ *  kept in `seeds`, so that filling it on the CPU stays out of the timing); waits for the GPU. */
+async function fwdBwd(gpu: Gpu, forward: () => Tensor, seeds: Map<string, Tensor>): Promise<void> {
   const tape = new Tape(gpu);
   const y = gpu.scope(() => tape.run(forward));
-  const seed = gpu.tensor(filled(y.size, 7), y.shape);
+  const key = y.shape.join('x');
+  let seed = seeds.get(key);
+  if (!seed) {
+    seed = gpu.tensor(filled(y.size, 7), y.shape);
+    seeds.set(key, seed);
+  }
   const grads = tape.backward(y, seed);
   for (const g of grads.values()) g.dispose();
-  for (const t of [y, seed]) t.dispose();
+  y.dispose();
   tape.dispose();
   await gpu.sync();
 }
@@ -77,7 +83,9 @@ export async function benchLayers(
     const timed = async (op: LayerRow['op'], forward: () => Tensor, flop?: number) => {
       const name = `${op}-${s.name}`;
       if (only && !only.test(name)) return;
-      const t = await measure(() => fwdBwd(gpu, forward), { warmup: 1, runs: n });
+      const seeds = new Map<string, Tensor>();
+      const t = await measure(() => fwdBwd(gpu, forward, seeds), { warmup: 1, runs: n });
+      for (const seed of seeds.values()) seed.dispose();
       const row: LayerRow = {
         name,
         op,

@@ -5,8 +5,8 @@ import type { Gpu } from '../src/gpu/context.ts';
 import { matmul } from '../src/gpu/ops/matmul.ts';
 import type { DType } from '../src/gpu/tensor.ts';
 import { filled } from './fill.ts';
-import { ortWasmMatmul, ortWebgpuMatmul } from './ort.ts';
-import { gflops, measure } from './timing.ts';
+import { type OrtMatmulBench, ortWasmMatmul, ortWebgpuMatmul } from './ort.ts';
+import { gflops, measureQueued } from './timing.ts';
 
 export interface MatmulRow {
   name: string;
@@ -41,11 +41,9 @@ async function ours(
   const b = gpu.tensor(filled(k * n, 2), [k, n], weights);
   const c = gpu.empty([m, n]);
   try {
-    const t = await measure(
-      async () => {
-        matmul(gpu, a, b, { out: c });
-        await gpu.sync();
-      },
+    const t = await measureQueued(
+      () => void matmul(gpu, a, b, { out: c }),
+      () => gpu.sync(),
       { runs },
     );
     return gflops(2 * m * k * n, t.medianMs);
@@ -56,7 +54,7 @@ async function ours(
 
 /** GFLOP/s of an onnxruntime-web runner, or null (logged) when ORT cannot build or run it. */
 export async function ort(
-  make: () => Promise<{ run(): Promise<void>; dispose(): Promise<void> }>,
+  make: () => Promise<OrtMatmulBench>,
   flops: number,
   runs: number,
   log: (s: string) => void,
@@ -64,7 +62,16 @@ export async function ort(
   try {
     const bench = await make();
     try {
-      return gflops(flops, (await measure(() => bench.run(), { runs })).medianMs);
+      return gflops(
+        flops,
+        (
+          await measureQueued(
+            () => bench.run(),
+            () => bench.wait(),
+            { runs },
+          )
+        ).medianMs,
+      );
     } finally {
       await bench.dispose();
     }

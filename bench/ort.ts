@@ -13,7 +13,10 @@ import { filled } from './fill.ts';
 import { attentionModel, matmulModel } from './onnx-model.ts';
 
 export interface OrtMatmulBench {
+  /** One session.run; on the WebGPU EP it may resolve before its GPU work is done. */
   run(): Promise<void>;
+  /** Resolves when the GPU work of every run so far is done. */
+  wait(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -73,9 +76,8 @@ async function withoutWasmTierUp<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** MatMul [m,k]x[k,n] f32 on ORT's WebGPU EP, on the given Dawn GPUDevice; inputs and output stay GPU buffers
- *  (Tensor.fromGpuBuffer inputs, preferredOutputLocation 'gpu-buffer'); run() resolves when the GPU work is done
- *  (await device.queue.onSubmittedWorkDone() after session.run). The process's first call also does one
- *  run itself, under withoutWasmTierUp. */
+ *  (Tensor.fromGpuBuffer inputs, preferredOutputLocation 'gpu-buffer'); wait() is the queue's
+ *  onSubmittedWorkDone. The process's first call also does one run itself, under withoutWasmTierUp. */
 export function ortWebgpuMatmul(device: GPUDevice, m: number, k: number, n: number): Promise<OrtMatmulBench> {
   return ortWebgpuRun(device, matmulModel(m, k, n), {
     A: [m, k],
@@ -127,9 +129,9 @@ async function ortWebgpuRun(
     return {
       async run() {
         const { Y } = await session.run(feeds);
-        await device.queue.onSubmittedWorkDone();
         Y?.dispose();
       },
+      wait: () => device.queue.onSubmittedWorkDone(),
       async dispose() {
         await session.release();
         for (const b of buffers) b.destroy();
@@ -141,6 +143,7 @@ async function ortWebgpuRun(
   return withoutWasmTierUp(async () => {
     const bench = await make();
     await bench.run(); // the first run compiles the rest of ORT's code path; keep it inside the scope
+    await bench.wait();
     return bench;
   });
 }
@@ -202,6 +205,7 @@ export async function ortWasmMatmul(m: number, k: number, n: number): Promise<Or
     async run() {
       await session.run(feeds);
     },
+    wait: async () => {},
     async dispose() {
       await session.release();
     },
