@@ -46,6 +46,9 @@ export interface DecoderOptions {
   linear?: LinearFn;
   /** Replaces the attention (generation attends to a KV cache); default causal attention over x. */
   attend?: AttendFn;
+  /** Replaces RoPE and the attention together: gets q and k unrotated, and the rope table (a decode
+   *  step rotates them and writes the KV cache in one kernel). Takes precedence over `attend`. */
+  attendWithRope?: (layer: number, q: Tensor, k: Tensor, v: Tensor, rope: Tensor) => Tensor;
   /** Gradient checkpointing: see Recompute. */
   recompute?: Recompute;
 }
@@ -138,18 +141,20 @@ export function decoderLayer(
   const D = t.headDim;
 
   const h = rmsNorm(gpu, x, w('input_layernorm.weight'), t.rmsNormEps);
-  const q = applyRope(gpu, project('self_attn.q_proj', h, true), rope, {
-    heads: t.numAttentionHeads,
-    headDim: D,
-  });
-  const k = applyRope(gpu, project('self_attn.k_proj', h, true), rope, {
-    heads: t.numKeyValueHeads,
-    headDim: D,
-  });
+  const qRaw = project('self_attn.q_proj', h, true);
+  const kRaw = project('self_attn.k_proj', h, true);
   const v = reshape(gpu, project('self_attn.v_proj', h, true), [S, t.numKeyValueHeads, D]);
-  const a = options.attend
-    ? options.attend(layer, q, k, v)
-    : attention(gpu, q, k, v, { causal: true, cuSeqlens });
+  let a: Tensor;
+  if (options.attendWithRope) {
+    const q = reshape(gpu, qRaw, [S, t.numAttentionHeads, D]);
+    a = options.attendWithRope(layer, q, reshape(gpu, kRaw, [S, t.numKeyValueHeads, D]), v, rope);
+  } else {
+    const q = applyRope(gpu, qRaw, rope, { heads: t.numAttentionHeads, headDim: D });
+    const k = applyRope(gpu, kRaw, rope, { heads: t.numKeyValueHeads, headDim: D });
+    a = options.attend
+      ? options.attend(layer, q, k, v)
+      : attention(gpu, q, k, v, { causal: true, cuSeqlens });
+  }
   const o = project('self_attn.o_proj', reshape(gpu, a, [S, t.numAttentionHeads * D]), false);
   const x1 = add(gpu, x, o);
 

@@ -13,11 +13,13 @@ import { embedding, embeddingRows } from '../gpu/ops/embedding.ts';
 import { concat, slice, stridedCopy } from '../gpu/ops/layout.ts';
 import { linear } from '../gpu/ops/linear.ts';
 import { tokenLogprobs } from '../gpu/ops/logprobs.ts';
+import { ropeIntoCache } from '../gpu/ops/rope.ts';
 import { sample } from '../gpu/ops/sample.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from './config.ts';
 import {
   type AttendFn,
+  type DecoderOptions,
   decoderLayer,
   decoderRopeTable,
   embedInputs,
@@ -25,7 +27,7 @@ import {
   lmHead,
 } from './decoder.ts';
 import { DecoderInputError } from './errors.ts';
-import { createKvCache, disposeKvCache, type KvCache, writePrefix, writeStep } from './kv-cache.ts';
+import { createKvCache, disposeKvCache, type KvCache, writePrefix } from './kv-cache.ts';
 import { getWeight, type Weights } from './weights.ts';
 
 /** One prompt to complete. */
@@ -87,14 +89,14 @@ function runLayers(
   weights: Weights,
   x0: Tensor,
   rope: Tensor,
-  attend: AttendFn,
+  attention: Pick<DecoderOptions, 'attend' | 'attendWithRope'>,
   proj: LinearFn,
 ): Tensor {
   let x = x0;
   for (let l = 0; l < config.text.numHiddenLayers; l++) {
     const prev = x;
     x = gpu.scope(() =>
-      decoderLayer(gpu, config, weights, l, prev, rope, undefined, { linear: proj, attend }),
+      decoderLayer(gpu, config, weights, l, prev, rope, undefined, { linear: proj, ...attention }),
     );
     prev.dispose();
   }
@@ -138,7 +140,7 @@ export function prefill(
         writePrefix(gpu, cache, layer, k, v, rowStart, rowCount);
         return attention(gpu, q, k, v, { causal: true });
       };
-      const hidden = runLayers(gpu, config, weights, x0, rope, attend, proj);
+      const hidden = runLayers(gpu, config, weights, x0, rope, { attend }, proj);
       return lmHead(gpu, config, weights, slice(gpu, hidden, 0, S - 1, S), { linear: proj });
     }),
   );
@@ -179,11 +181,12 @@ export function decodeStep(
       const rope = decoderRopeTable(gpu, config, [pos, pos, pos]);
       const table = getWeight(weights, 'model.embed_tokens.weight');
       const x0 = ids instanceof Int32Array ? embedding(gpu, table, ids) : embeddingRows(gpu, table, ids);
-      const attend: AttendFn = (layer, q, k, v) => {
-        writeStep(gpu, cache, layer, k, v, at);
-        return attentionDecode(gpu, q, cache.keys[layer]!, cache.values[layer]!, lengths);
+      const attendWithRope = (layer: number, q: Tensor, k: Tensor, v: Tensor, table: Tensor) => {
+        const caches = { keys: cache.keys[layer]!, values: cache.values[layer]! };
+        const rotated = ropeIntoCache(gpu, q, k, v, table, caches, at);
+        return attentionDecode(gpu, rotated, caches.keys, caches.values, lengths);
       };
-      const hidden = runLayers(gpu, config, weights, x0, rope, attend, proj);
+      const hidden = runLayers(gpu, config, weights, x0, rope, { attendWithRope }, proj);
       return lmHead(gpu, config, weights, hidden, { linear: proj });
     }),
   );

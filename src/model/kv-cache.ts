@@ -1,6 +1,7 @@
 // The decoder's key/value cache for generation: per layer, post-RoPE keys and values
 // [rows, maxLen, kvHeads, headDim] for `rows` sequences (the G samples of each of B prompts, prompt by
-// prompt), and how many positions of each row are filled. Writes are GPU copies; nothing is read back.
+// prompt), and how many positions of each row are filled. The prompt is written by GPU copies, each
+// decode step by ropeIntoCache (src/gpu/ops/rope.ts); nothing is read back.
 import type { Gpu } from '../gpu/context.ts';
 import { stridedCopy } from '../gpu/ops/layout.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -82,34 +83,4 @@ export function writePrefix(
   const to = { shape, strides: [cache.maxLen * w, w, 1], offset: rowStart * cache.maxLen * w };
   stridedCopy(gpu, k, from, cache.keys[layer]!, to);
   stridedCopy(gpu, v, from, cache.values[layer]!, to);
-}
-
-/**
- * Writes one new key and value per row, k, v [rows, kvHeads, headDim], row r at position at[r] (one
- * copy per run of consecutive rows that share a position: the G samples of a prompt decode in step).
- */
-export function writeStep(
-  gpu: Gpu,
-  cache: KvCache,
-  layer: number,
-  k: Tensor,
-  v: Tensor,
-  at: ArrayLike<number>,
-): void {
-  const w = cache.kvHeads * cache.headDim;
-  if (at.length !== cache.rows)
-    throw new DecoderInputError(`${at.length} write positions for ${cache.rows} KV cache rows`);
-  for (let start = 0; start < cache.rows; ) {
-    const pos = at[start]!;
-    if (!(pos >= 0 && pos < cache.maxLen))
-      throw new DecoderInputError(`position ${pos} is past the KV cache's ${cache.maxLen} positions`);
-    let end = start + 1;
-    while (end < cache.rows && at[end] === pos) end++;
-    const shape = [end - start, w];
-    const from = { shape, strides: [w, 1], offset: start * w };
-    const to = { shape, strides: [cache.maxLen * w, 1], offset: start * cache.maxLen * w + pos * w };
-    stridedCopy(gpu, k, from, cache.keys[layer]!, to);
-    stridedCopy(gpu, v, from, cache.values[layer]!, to);
-    start = end;
-  }
 }

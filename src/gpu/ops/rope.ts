@@ -2,9 +2,10 @@
 // M-RoPE and the vision 2D RoPE alike: the variant only changes the angle table (src/gpu/rope-angles.ts).
 // The input may also be a head slice of a packed row (q or k inside fused qkv): the output is then the
 // rotated slice, contiguous, and the gradient flows back into that slice only. Backward is the rotation
-// by the negative angle.
+// by the negative angle. ropeIntoCache is a decode step's RoPE of q and k fused with its KV-cache write.
 import backwardCode from '../../../kernels/rope_backward.wgsl?raw';
 import forwardCode from '../../../kernels/rope_forward.wgsl?raw';
+import kvWriteCode from '../../../kernels/rope_kv_write.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -15,6 +16,7 @@ import type { Tensor } from '../tensor.ts';
 
 export const ropeForwardKernel = defineKernel('rope_forward', forwardCode);
 export const ropeBackwardKernel = defineKernel('rope_backward', backwardCode);
+export const ropeKvWriteKernel = defineKernel('rope_kv_write', kvWriteCode);
 
 const WG = 64;
 
@@ -109,4 +111,52 @@ export function applyRope(gpu: Gpu, x: Tensor, table: Tensor, slice?: RopeSlice)
     return [dx];
   });
   return y;
+}
+
+/**
+ * One decode step's RoPE and cache write (no gradient): q [rows, qHeads, D] and k, v [rows, kvHeads, D]
+ * with table [rows, D] (ropeTable); writes the rotated k and v into kCache and vCache
+ * [rows, maxLen, kvHeads, D] at position at[r] of row r and returns the rotated q.
+ */
+export function ropeIntoCache(
+  gpu: Gpu,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  table: Tensor,
+  caches: { keys: Tensor; values: Tensor },
+  at: ArrayLike<number>,
+): Tensor {
+  const [rows, qHeads, headDim] = q.shape as [number, number, number];
+  const [maxLen, kvHeads] = [caches.keys.shape[1]!, caches.keys.shape[2]!];
+  const kv = [rows, kvHeads, headDim];
+  const cache = [rows, maxLen, kvHeads, headDim];
+  for (const [name, t, shape] of [
+    ['k', k, kv],
+    ['v', v, kv],
+    ['table', table, [rows, headDim]],
+    ['the key cache', caches.keys, cache],
+    ['the value cache', caches.values, cache],
+  ] as const) {
+    if (t.dtype !== 'f32' || t.shape.join() !== shape.join())
+      throw new ShapeError(`ropeIntoCache: ${name} must be f32 [${shape}], got ${t.dtype} [${t.shape}]`);
+  }
+  if (q.dtype !== 'f32' || q.shape.length !== 3 || headDim % 2 !== 0)
+    throw new ShapeError(`ropeIntoCache: q must be f32 [rows, heads, even headDim], got [${q.shape}]`);
+  if (at.length !== rows || Array.from(at).some((n) => !(Number.isInteger(n) && n >= 0 && n < maxLen)))
+    throw new ShapeError(
+      `ropeIntoCache: ${rows} positions in [0, ${maxLen}) needed, got [${Array.from(at)}]`,
+    );
+  const half = headDim / 2;
+  const out = gpu.empty(q.shape);
+  const positions = gpu.tensor(Uint32Array.from(at), [rows], 'u32');
+  gpu.dispatch({
+    kernel: ropeKvWriteKernel,
+    variant: { overrides: { WG } },
+    params: new Params().u32(rows).u32(qHeads).u32(kvHeads).u32(half).u32(maxLen).bytes(),
+    bindings: [table, q, k, v, positions, out, caches.keys, caches.values],
+    workgroups: gpu.grid(Math.ceil((rows * half) / WG)),
+  });
+  positions.dispose();
+  return out;
 }

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { markTrainable, Tape } from '../../../src/gpu/autograd.ts';
 import { ShapeError } from '../../../src/gpu/errors.ts';
-import { applyRope, ropeTable } from '../../../src/gpu/ops/rope.ts';
+import { applyRope, ropeIntoCache, ropeTable } from '../../../src/gpu/ops/rope.ts';
 import {
   mropeAngles,
   ropeAngles1d,
@@ -296,5 +296,63 @@ describe('applyRope', () => {
     expect(() => applyRope(g, x, t8, { heads: 1, headDim: 7 })).toThrow(ShapeError);
     expect(() => applyRope(g, g.tensor([1, 2], [2]), t8)).toThrow(ShapeError);
     for (const t of [x, t8, t16, t3]) t.dispose();
+  });
+});
+
+describe('ropeIntoCache (a decode step: RoPE of q and k, k and v into the KV cache)', () => {
+  it('rotates q and k as float64 does and writes k and v at the position of their row, nothing else', async () => {
+    const g = gpu();
+    const [R, Hq, Hkv, D, maxLen] = [3, 4, 2, 8, 6];
+    const { angles, emb } = anglesFor('1d', R, D, 77);
+    const { cos, sin } = cosSin(emb);
+    const [q, k, v] = [1, 2, 3].map((s, i) => randomArray(R * (i === 0 ? Hq : Hkv) * D, 40 + s));
+    const at = [4, 0, 5];
+    const sentinel = 7.5;
+    const cacheSize = R * maxLen * Hkv * D;
+    const keys = g.tensor(new Float32Array(cacheSize).fill(sentinel), [R, maxLen, Hkv, D]);
+    const values = g.tensor(new Float32Array(cacheSize).fill(sentinel), [R, maxLen, Hkv, D]);
+    const table = ropeTable(g, angles, D);
+    const out = ropeIntoCache(
+      g,
+      g.tensor(q!, [R, Hq, D]),
+      g.tensor(k!, [R, Hkv, D]),
+      g.tensor(v!, [R, Hkv, D]),
+      table,
+      { keys, values },
+      at,
+    );
+    expectClose(await g.read(out), applyRopeRef(q!, cos, sin, R, Hq, D), { rtol: 0, atol: 2e-6 });
+    const kRot = applyRopeRef(k!, cos, sin, R, Hkv, D);
+    const wantK = new Float64Array(cacheSize).fill(sentinel);
+    const wantV = new Float64Array(cacheSize).fill(sentinel);
+    const w = Hkv * D;
+    for (let r = 0; r < R; r++) {
+      wantK.set(kRot.subarray(r * w, (r + 1) * w), (r * maxLen + at[r]!) * w);
+      wantV.set(v!.subarray(r * w, (r + 1) * w), (r * maxLen + at[r]!) * w);
+    }
+    expectClose(await g.read(keys), wantK, { rtol: 0, atol: 2e-6 });
+    expectClose(await g.read(values), wantV, { rtol: 0, atol: 0 });
+    expect(() =>
+      ropeIntoCache(
+        g,
+        g.tensor(q!, [R, Hq, D]),
+        g.tensor(k!, [R, Hkv, D]),
+        g.tensor(v!, [R, Hkv, D]),
+        table,
+        { keys, values },
+        [4, 0, 6],
+      ),
+    ).toThrow(ShapeError);
+    expect(() =>
+      ropeIntoCache(
+        g,
+        g.tensor(q!, [R, Hq, D]),
+        g.tensor(k!, [R, Hkv, D]),
+        g.tensor(k!, [R, Hkv, D]),
+        table,
+        { keys: values, values: out },
+        at,
+      ),
+    ).toThrow(ShapeError);
   });
 });
