@@ -1,8 +1,9 @@
 // Timing for benchmarks: warm-up runs, then the median of the timed runs (wall clock around a call that
 // resolves when its GPU work has finished). Warm-up lasts at least WARM_MS as well as its count of runs:
-// a GPU left idle (by the CPU-only rows before) runs at a fraction of its clock for a while. Single kernels are timed queued: each timed run queues the
-// kernel as many times as fill about 40 ms and waits once, so that the wait for the GPU (a fraction of a
-// millisecond, the whole of a small kernel's time on a fast GPU) is spread over the repeats.
+// a GPU left idle (by the CPU-only rows before) runs at a fraction of its clock for a while. Single
+// kernels are timed queued: each timed run queues the kernel as many times as fill about 40 ms and waits
+// once, so that the wait for the GPU (a fraction of a millisecond, the whole of a small kernel's time on
+// a fast GPU) is spread over the repeats.
 
 export interface Timing {
   medianMs: number;

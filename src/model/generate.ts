@@ -181,9 +181,9 @@ export function decodeStep(
       const rope = decoderRopeTable(gpu, config, [pos, pos, pos]);
       const table = getWeight(weights, 'model.embed_tokens.weight');
       const x0 = ids instanceof Int32Array ? embedding(gpu, table, ids) : embeddingRows(gpu, table, ids);
-      const attendWithRope = (layer: number, q: Tensor, k: Tensor, v: Tensor, table: Tensor) => {
+      const attendWithRope = (layer: number, q: Tensor, k: Tensor, v: Tensor, cosSin: Tensor) => {
         const caches = { keys: cache.keys[layer]!, values: cache.values[layer]! };
-        const rotated = ropeIntoCache(gpu, q, k, v, table, caches, at);
+        const rotated = ropeIntoCache(gpu, q, k, v, cosSin, caches, at);
         return attentionDecode(gpu, rotated, caches.keys, caches.values, lengths);
       };
       const hidden = runLayers(gpu, config, weights, x0, rope, { attendWithRope }, proj);
