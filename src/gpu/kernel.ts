@@ -1,5 +1,6 @@
-// Kernels and the kernel cache. A kernel is one WGSL file from kernels/, imported with Vite's `?raw`
-// suffix (served natively by Vite and Vitest, and by bin/register.js under Node). The cache compiles one
+// Kernels and the kernel cache. A kernel is one WGSL file from kernels/ (one folder per concern:
+// attention/, matmul/, norm/, ...), imported with Vite's `?raw` suffix (served natively by Vite and
+// Vitest, and by bin/register.js under Node). The cache compiles one
 // module per (kernel, dtype variant) and one pipeline per set of override constants, and turns WGSL
 // compile errors into ShaderCompileError with the file's own line numbers.
 import { GpuValidationError, ShaderCompileError } from './errors.ts';
@@ -11,8 +12,10 @@ export interface Kernel {
   readonly code: string;
 }
 
-export function defineKernel(name: string, code: string): Kernel {
-  return { name, file: `kernels/${name}.wgsl`, code };
+/** `path` is the file's place under kernels/ without .wgsl ('attention/attention_forward'); the kernel is
+ *  named by its last part, as profiles and errors show it. */
+export function defineKernel(path: string, code: string): Kernel {
+  return { name: path.slice(path.lastIndexOf('/') + 1), file: `kernels/${path}.wgsl`, code };
 }
 
 export type Overrides = Record<string, number | boolean>;

@@ -1,11 +1,11 @@
 // Elementwise activations with their backward rules: SiLU, the fused SwiGLU gate silu(gate) * up, and
 // GELU in its exact (erf), tanh-approximated and QuickGELU forms.
-import geluBackwardCode from '../../../kernels/gelu_backward.wgsl?raw';
-import geluForwardCode from '../../../kernels/gelu_forward.wgsl?raw';
-import siluBackwardCode from '../../../kernels/silu_backward.wgsl?raw';
-import siluForwardCode from '../../../kernels/silu_forward.wgsl?raw';
-import swigluBackwardCode from '../../../kernels/swiglu_backward.wgsl?raw';
-import swigluForwardCode from '../../../kernels/swiglu_forward.wgsl?raw';
+import geluBackwardCode from '../../../kernels/elementwise/gelu_backward.wgsl?raw';
+import geluForwardCode from '../../../kernels/elementwise/gelu_forward.wgsl?raw';
+import siluBackwardCode from '../../../kernels/elementwise/silu_backward.wgsl?raw';
+import siluForwardCode from '../../../kernels/elementwise/silu_forward.wgsl?raw';
+import swigluBackwardCode from '../../../kernels/elementwise/swiglu_backward.wgsl?raw';
+import swigluForwardCode from '../../../kernels/elementwise/swiglu_forward.wgsl?raw';
 import { needsGrad, record } from '../autograd.ts';
 import type { Binding, Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -13,12 +13,12 @@ import { defineKernel, type Kernel, type Overrides } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const siluForwardKernel = defineKernel('silu_forward', siluForwardCode);
-export const siluBackwardKernel = defineKernel('silu_backward', siluBackwardCode);
-export const swigluForwardKernel = defineKernel('swiglu_forward', swigluForwardCode);
-export const swigluBackwardKernel = defineKernel('swiglu_backward', swigluBackwardCode);
-export const geluForwardKernel = defineKernel('gelu_forward', geluForwardCode);
-export const geluBackwardKernel = defineKernel('gelu_backward', geluBackwardCode);
+export const siluForwardKernel = defineKernel('elementwise/silu_forward', siluForwardCode);
+export const siluBackwardKernel = defineKernel('elementwise/silu_backward', siluBackwardCode);
+export const swigluForwardKernel = defineKernel('elementwise/swiglu_forward', swigluForwardCode);
+export const swigluBackwardKernel = defineKernel('elementwise/swiglu_backward', swigluBackwardCode);
+export const geluForwardKernel = defineKernel('elementwise/gelu_forward', geluForwardCode);
+export const geluBackwardKernel = defineKernel('elementwise/gelu_backward', geluBackwardCode);
 
 export type GeluKind = 'exact' | 'tanh' | 'quick';
 

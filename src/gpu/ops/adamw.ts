@@ -2,7 +2,7 @@
 // sqrt(v_hat). Holds per-parameter first and second moments (f32, zeros on first use) and step counts;
 // updates parameters in place on the GPU. Defaults follow transformers' TrainingArguments (and so TRL's
 // GRPOConfig): betas (0.9, 0.999), eps 1e-8, weight_decay 0.0 (torch's own AdamW default is 0.01).
-import code from '../../../kernels/adamw.wgsl?raw';
+import code from '../../../kernels/optim/adamw.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
@@ -10,7 +10,7 @@ import { Params } from '../params.ts';
 import type { HostArray, Tensor } from '../tensor.ts';
 import { chunkBinding, flatChunks } from './clip-grad.ts';
 
-export const adamwKernel = defineKernel('adamw', code);
+export const adamwKernel = defineKernel('optim/adamw', code);
 
 const WG = 256;
 

@@ -1,6 +1,6 @@
 // Elementwise add with trailing-dimension broadcast of b (residual adds, bias adds). Backward: da = dy,
 // db = dy summed over the rows b is repeated on.
-import code from '../../../kernels/add.wgsl?raw';
+import code from '../../../kernels/elementwise/add.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { defineKernel } from '../kernel.ts';
@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor.ts';
 import { binary, broadcastGrad } from './binary.ts';
 import { scale } from './scale.ts';
 
-export const addKernel = defineKernel('add', code);
+export const addKernel = defineKernel('elementwise/add', code);
 
 export function add(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   const o = binary(gpu, addKernel, a, b, out);

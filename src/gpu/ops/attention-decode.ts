@@ -2,8 +2,8 @@
 // values (grouped-query heads, online softmax). The cache holds each sequence's keys up to its own
 // length, so no causal mask is needed. Not differentiable: nothing is recorded on the tape. CPU adapters
 // get a subgroup kernel without workgroup barriers, as attention() does.
-import code from '../../../kernels/attention_decode.wgsl?raw';
-import sgCode from '../../../kernels/attention_decode_sg.wgsl?raw';
+import code from '../../../kernels/attention/attention_decode.wgsl?raw';
+import sgCode from '../../../kernels/attention/attention_decode_sg.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
@@ -11,8 +11,8 @@ import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 import { type AttentionPath, attentionKernels } from './attention.ts';
 
-export const attentionDecodeKernel = defineKernel('attention_decode', code);
-export const attentionDecodeSgKernel = defineKernel('attention_decode_sg', sgCode);
+export const attentionDecodeKernel = defineKernel('attention/attention_decode', code);
+export const attentionDecodeSgKernel = defineKernel('attention/attention_decode_sg', sgCode);
 
 const WG = 64;
 /** Largest head dim: WG invocations hold 4 value columns each. */

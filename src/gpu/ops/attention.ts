@@ -8,17 +8,17 @@
 // GPUs with subgroups the quad kernels, one row per four invocations, whose dk / dv run per query head
 // and sum the heads' shares after.
 
-import deltaCode from '../../../kernels/attention_backward_delta.wgsl?raw';
-import dkdvCode from '../../../kernels/attention_backward_dkdv.wgsl?raw';
-import dkdvQuadCode from '../../../kernels/attention_backward_dkdv_quad.wgsl?raw';
-import dkdvSgCode from '../../../kernels/attention_backward_dkdv_sg.wgsl?raw';
-import dqCode from '../../../kernels/attention_backward_dq.wgsl?raw';
-import dqQuadCode from '../../../kernels/attention_backward_dq_quad.wgsl?raw';
-import dqSgCode from '../../../kernels/attention_backward_dq_sg.wgsl?raw';
-import reduceCode from '../../../kernels/attention_backward_reduce.wgsl?raw';
-import forwardCode from '../../../kernels/attention_forward.wgsl?raw';
-import forwardQuadCode from '../../../kernels/attention_forward_quad.wgsl?raw';
-import forwardSgCode from '../../../kernels/attention_forward_sg.wgsl?raw';
+import deltaCode from '../../../kernels/attention/attention_backward_delta.wgsl?raw';
+import dkdvCode from '../../../kernels/attention/attention_backward_dkdv.wgsl?raw';
+import dkdvQuadCode from '../../../kernels/attention/attention_backward_dkdv_quad.wgsl?raw';
+import dkdvSgCode from '../../../kernels/attention/attention_backward_dkdv_sg.wgsl?raw';
+import dqCode from '../../../kernels/attention/attention_backward_dq.wgsl?raw';
+import dqQuadCode from '../../../kernels/attention/attention_backward_dq_quad.wgsl?raw';
+import dqSgCode from '../../../kernels/attention/attention_backward_dq_sg.wgsl?raw';
+import reduceCode from '../../../kernels/attention/attention_backward_reduce.wgsl?raw';
+import forwardCode from '../../../kernels/attention/attention_forward.wgsl?raw';
+import forwardQuadCode from '../../../kernels/attention/attention_forward_quad.wgsl?raw';
+import forwardSgCode from '../../../kernels/attention/attention_forward_sg.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -26,17 +26,17 @@ import { defineKernel, type Kernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const attentionForwardKernel = defineKernel('attention_forward', forwardCode);
-export const attentionForwardSgKernel = defineKernel('attention_forward_sg', forwardSgCode);
-export const attentionForwardQuadKernel = defineKernel('attention_forward_quad', forwardQuadCode);
-export const attentionDeltaKernel = defineKernel('attention_backward_delta', deltaCode);
-export const attentionDqKernel = defineKernel('attention_backward_dq', dqCode);
-export const attentionDkdvKernel = defineKernel('attention_backward_dkdv', dkdvCode);
-export const attentionDqSgKernel = defineKernel('attention_backward_dq_sg', dqSgCode);
-export const attentionDkdvSgKernel = defineKernel('attention_backward_dkdv_sg', dkdvSgCode);
-export const attentionDqQuadKernel = defineKernel('attention_backward_dq_quad', dqQuadCode);
-export const attentionDkdvQuadKernel = defineKernel('attention_backward_dkdv_quad', dkdvQuadCode);
-export const attentionReduceKernel = defineKernel('attention_backward_reduce', reduceCode);
+export const attentionForwardKernel = defineKernel('attention/attention_forward', forwardCode);
+export const attentionForwardSgKernel = defineKernel('attention/attention_forward_sg', forwardSgCode);
+export const attentionForwardQuadKernel = defineKernel('attention/attention_forward_quad', forwardQuadCode);
+export const attentionDeltaKernel = defineKernel('attention/attention_backward_delta', deltaCode);
+export const attentionDqKernel = defineKernel('attention/attention_backward_dq', dqCode);
+export const attentionDkdvKernel = defineKernel('attention/attention_backward_dkdv', dkdvCode);
+export const attentionDqSgKernel = defineKernel('attention/attention_backward_dq_sg', dqSgCode);
+export const attentionDkdvSgKernel = defineKernel('attention/attention_backward_dkdv_sg', dkdvSgCode);
+export const attentionDqQuadKernel = defineKernel('attention/attention_backward_dq_quad', dqQuadCode);
+export const attentionDkdvQuadKernel = defineKernel('attention/attention_backward_dkdv_quad', dkdvQuadCode);
+export const attentionReduceKernel = defineKernel('attention/attention_backward_reduce', reduceCode);
 
 export interface AttentionOptions {
   causal: boolean;

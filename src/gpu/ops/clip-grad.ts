@@ -1,18 +1,19 @@
 // Global gradient-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over all gradients and
 // the coefficient min(1, max_norm / (norm + 1e-6)), computed and applied on the GPU with no host round
 // trip. Gradients larger than the storage-binding limit are processed in binding-sized pieces.
-import gradNormCode from '../../../kernels/grad_norm.wgsl?raw';
-import scaleByCode from '../../../kernels/scale_by.wgsl?raw';
-import sumsqCode from '../../../kernels/sumsq_partial.wgsl?raw';
+
+import scaleByCode from '../../../kernels/elementwise/scale_by.wgsl?raw';
+import gradNormCode from '../../../kernels/optim/grad_norm.wgsl?raw';
+import sumsqCode from '../../../kernels/optim/sumsq_partial.wgsl?raw';
 import type { Binding, Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const sumsqPartialKernel = defineKernel('sumsq_partial', sumsqCode);
-export const gradNormKernel = defineKernel('grad_norm', gradNormCode);
-export const scaleByKernel = defineKernel('scale_by', scaleByCode);
+export const sumsqPartialKernel = defineKernel('optim/sumsq_partial', sumsqCode);
+export const gradNormKernel = defineKernel('optim/grad_norm', gradNormCode);
+export const scaleByKernel = defineKernel('elementwise/scale_by', scaleByCode);
 
 const WG = 256;
 const ITEMS = 8;

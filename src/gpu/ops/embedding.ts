@@ -4,9 +4,9 @@
 // is zero outside the touched rows. Tables over the storage-binding limit are processed in row chunks.
 // embeddingRows looks up ids that are already on the GPU (no gradient), as a decode step does with the
 // tokens it has just sampled.
-import backwardCode from '../../../kernels/embedding_backward.wgsl?raw';
-import forwardCode from '../../../kernels/embedding_forward.wgsl?raw';
-import gatherCode from '../../../kernels/embedding_gather.wgsl?raw';
+import backwardCode from '../../../kernels/embedding/embedding_backward.wgsl?raw';
+import forwardCode from '../../../kernels/embedding/embedding_forward.wgsl?raw';
+import gatherCode from '../../../kernels/embedding/embedding_gather.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -15,9 +15,9 @@ import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 import { type RowChunk, rowChunks } from './row-chunks.ts';
 
-export const embeddingForwardKernel = defineKernel('embedding_forward', forwardCode);
-export const embeddingBackwardKernel = defineKernel('embedding_backward', backwardCode);
-export const embeddingGatherKernel = defineKernel('embedding_gather', gatherCode);
+export const embeddingForwardKernel = defineKernel('embedding/embedding_forward', forwardCode);
+export const embeddingBackwardKernel = defineKernel('embedding/embedding_backward', backwardCode);
+export const embeddingGatherKernel = defineKernel('embedding/embedding_gather', gatherCode);
 
 const WG = 64;
 

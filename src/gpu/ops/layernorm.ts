@@ -3,9 +3,9 @@
 // f32 or both f16). The forward keeps per-row statistics for the backward (rstd, and the mean as its
 // offset from the row's first element, which keeps it exact for rows with a large common offset); the
 // backward gives dx, dw and db, each only when it is needed.
-import backwardCode from '../../../kernels/layernorm_backward.wgsl?raw';
-import weightCode from '../../../kernels/layernorm_backward_weight.wgsl?raw';
-import forwardCode from '../../../kernels/layernorm_forward.wgsl?raw';
+import backwardCode from '../../../kernels/norm/layernorm_backward.wgsl?raw';
+import weightCode from '../../../kernels/norm/layernorm_backward_weight.wgsl?raw';
+import forwardCode from '../../../kernels/norm/layernorm_forward.wgsl?raw';
 import { needsGrad, record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -13,9 +13,9 @@ import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const layerNormForwardKernel = defineKernel('layernorm_forward', forwardCode);
-export const layerNormBackwardKernel = defineKernel('layernorm_backward', backwardCode);
-export const layerNormBackwardWeightKernel = defineKernel('layernorm_backward_weight', weightCode);
+export const layerNormForwardKernel = defineKernel('norm/layernorm_forward', forwardCode);
+export const layerNormBackwardKernel = defineKernel('norm/layernorm_backward', backwardCode);
+export const layerNormBackwardWeightKernel = defineKernel('norm/layernorm_backward_weight', weightCode);
 
 const WG = 64;
 
@@ -38,7 +38,7 @@ export function layerNorm(gpu: Gpu, x: Tensor, w: Tensor, b: Tensor, eps = 1e-6)
   const rows = x.size / cols;
   const variant = { f16: w.dtype === 'f16', overrides: { WG } };
   const y = gpu.empty(x.shape);
-  // mean - x[row, 0]: see kernels/layernorm_forward.wgsl.
+  // mean - x[row, 0]: see kernels/norm/layernorm_forward.wgsl.
   const center = gpu.empty([rows]);
   const rstd = gpu.empty([rows]);
   gpu.dispatch({

@@ -1,6 +1,6 @@
 // Layout ops: reshape (a view, no copy), permute, slice and concat (strided copies), each with its
 // backward rule. Tensors of rank up to 4, f32.
-import code from '../../../kernels/strided_copy.wgsl?raw';
+import code from '../../../kernels/layout/strided_copy.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -8,7 +8,7 @@ import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import { numel, type Tensor } from '../tensor.ts';
 
-export const stridedCopyKernel = defineKernel('strided_copy', code);
+export const stridedCopyKernel = defineKernel('layout/strided_copy', code);
 
 const WG = 256;
 

@@ -3,10 +3,10 @@
 // softmax(logits / T), each with its backward to the logits. One workgroup per row makes a single
 // online (max, sum-exp) pass; logits over the storage-binding limit are processed in row ranges.
 
-import entropyBackwardCode from '../../../kernels/entropy_backward.wgsl?raw';
-import entropyForwardCode from '../../../kernels/entropy_forward.wgsl?raw';
-import forwardCode from '../../../kernels/logsumexp_rows.wgsl?raw';
-import backwardCode from '../../../kernels/token_logprobs_backward.wgsl?raw';
+import entropyBackwardCode from '../../../kernels/logits/entropy_backward.wgsl?raw';
+import entropyForwardCode from '../../../kernels/logits/entropy_forward.wgsl?raw';
+import forwardCode from '../../../kernels/logits/logsumexp_rows.wgsl?raw';
+import backwardCode from '../../../kernels/logits/token_logprobs_backward.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -15,10 +15,10 @@ import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 import { rowChunks } from './row-chunks.ts';
 
-export const logsumexpRowsKernel = defineKernel('logsumexp_rows', forwardCode);
-export const tokenLogprobsBackwardKernel = defineKernel('token_logprobs_backward', backwardCode);
-export const entropyForwardKernel = defineKernel('entropy_forward', entropyForwardCode);
-export const entropyBackwardKernel = defineKernel('entropy_backward', entropyBackwardCode);
+export const logsumexpRowsKernel = defineKernel('logits/logsumexp_rows', forwardCode);
+export const tokenLogprobsBackwardKernel = defineKernel('logits/token_logprobs_backward', backwardCode);
+export const entropyForwardKernel = defineKernel('logits/entropy_forward', entropyForwardCode);
+export const entropyBackwardKernel = defineKernel('logits/entropy_backward', entropyBackwardCode);
 
 const WG = 128;
 /** Passed as the ignore index when no target may be ignored (targets are checked to be in [0, V)). */

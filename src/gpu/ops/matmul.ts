@@ -1,18 +1,18 @@
 // Matmul. `gemm` records C = alpha * op(A) . op(B) (+ bias) (+ C) over strided batches of views, and
 // splits a B operand (the weight) larger than the device's storage-binding limit into pieces; `matmul`
 // is the shape-checked front end for whole tensors.
-import code from '../../../kernels/matmul.wgsl?raw';
-import sgCode from '../../../kernels/matmul_sg.wgsl?raw';
-import vec4Code from '../../../kernels/matmul_vec4.wgsl?raw';
+import code from '../../../kernels/matmul/matmul.wgsl?raw';
+import sgCode from '../../../kernels/matmul/matmul_sg.wgsl?raw';
+import vec4Code from '../../../kernels/matmul/matmul_vec4.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import { DTYPE_BYTES, type Tensor } from '../tensor.ts';
 
-export const matmulKernel = defineKernel('matmul', code);
-export const matmulVec4Kernel = defineKernel('matmul_vec4', vec4Code);
-export const matmulSgKernel = defineKernel('matmul_sg', sgCode);
+export const matmulKernel = defineKernel('matmul/matmul', code);
+export const matmulVec4Kernel = defineKernel('matmul/matmul_vec4', vec4Code);
+export const matmulSgKernel = defineKernel('matmul/matmul_sg', sgCode);
 
 /**
  * Which kernel runs a gemm: `subgroup` (matmul_sg.wgsl) on CPU adapters with subgroups of at least 8

@@ -1,13 +1,13 @@
 // Elementwise multiply with trailing-dimension broadcast of b. Backward: da = dy * b, db = dy * a summed
 // over the rows b is repeated on; each operand is kept only when the other one needs a gradient.
-import code from '../../../kernels/mul.wgsl?raw';
+import code from '../../../kernels/elementwise/mul.wgsl?raw';
 import { needsGrad, record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { defineKernel } from '../kernel.ts';
 import type { Tensor } from '../tensor.ts';
 import { binary, broadcastGrad } from './binary.ts';
 
-export const mulKernel = defineKernel('mul', code);
+export const mulKernel = defineKernel('elementwise/mul', code);
 
 export function mul(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   const o = binary(gpu, mulKernel, a, b, out);

@@ -1,12 +1,12 @@
 // Row reductions of the last dimension: sum, mean, max, sum of squares. [..., cols] -> [...].
-import code from '../../../kernels/reduce_rows.wgsl?raw';
+import code from '../../../kernels/layout/reduce_rows.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const reduceRowsKernel = defineKernel('reduce_rows', code);
+export const reduceRowsKernel = defineKernel('layout/reduce_rows', code);
 
 export type Reduction = 'sum' | 'mean' | 'max' | 'sumsq';
 

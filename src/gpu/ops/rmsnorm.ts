@@ -3,9 +3,9 @@
 // rstd for the backward, which gives dx and dw (summed over rows), each only when it is needed. The row
 // kernels combine per-invocation partial sums after one barrier; on CPU adapters, where a barrier means
 // switching between the workgroup's lanes and every lane reads every partial sum, a row gets 8 lanes.
-import backwardCode from '../../../kernels/rmsnorm_backward.wgsl?raw';
-import weightCode from '../../../kernels/rmsnorm_backward_weight.wgsl?raw';
-import forwardCode from '../../../kernels/rmsnorm_forward.wgsl?raw';
+import backwardCode from '../../../kernels/norm/rmsnorm_backward.wgsl?raw';
+import weightCode from '../../../kernels/norm/rmsnorm_backward_weight.wgsl?raw';
+import forwardCode from '../../../kernels/norm/rmsnorm_forward.wgsl?raw';
 import { needsGrad, record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -13,9 +13,9 @@ import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const rmsNormForwardKernel = defineKernel('rmsnorm_forward', forwardCode);
-export const rmsNormBackwardKernel = defineKernel('rmsnorm_backward', backwardCode);
-export const rmsNormBackwardWeightKernel = defineKernel('rmsnorm_backward_weight', weightCode);
+export const rmsNormForwardKernel = defineKernel('norm/rmsnorm_forward', forwardCode);
+export const rmsNormBackwardKernel = defineKernel('norm/rmsnorm_backward', backwardCode);
+export const rmsNormBackwardWeightKernel = defineKernel('norm/rmsnorm_backward_weight', weightCode);
 
 const WG = 64;
 const CPU_ROW_WG = 8;

@@ -3,9 +3,9 @@
 // The input may also be a head slice of a packed row (q or k inside fused qkv): the output is then the
 // rotated slice, contiguous, and the gradient flows back into that slice only. Backward is the rotation
 // by the negative angle. ropeIntoCache is a decode step's RoPE of q and k fused with its KV-cache write.
-import backwardCode from '../../../kernels/rope_backward.wgsl?raw';
-import forwardCode from '../../../kernels/rope_forward.wgsl?raw';
-import kvWriteCode from '../../../kernels/rope_kv_write.wgsl?raw';
+import backwardCode from '../../../kernels/rope/rope_backward.wgsl?raw';
+import forwardCode from '../../../kernels/rope/rope_forward.wgsl?raw';
+import kvWriteCode from '../../../kernels/rope/rope_kv_write.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -14,9 +14,9 @@ import { Params } from '../params.ts';
 import { ropeCosSin } from '../rope-angles.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const ropeForwardKernel = defineKernel('rope_forward', forwardCode);
-export const ropeBackwardKernel = defineKernel('rope_backward', backwardCode);
-export const ropeKvWriteKernel = defineKernel('rope_kv_write', kvWriteCode);
+export const ropeForwardKernel = defineKernel('rope/rope_forward', forwardCode);
+export const ropeBackwardKernel = defineKernel('rope/rope_backward', backwardCode);
+export const ropeKvWriteKernel = defineKernel('rope/rope_kv_write', kvWriteCode);
 
 const WG = 64;
 

@@ -2,14 +2,14 @@
 // top-p applied in that order as HF transformers' logits warpers do, and temperature 0 meaning greedy.
 // Only the ids come back to the host. Draws are a pure function of (seed, step, row), so a decode loop
 // is reproducible whatever the batching. Not differentiable: nothing is recorded on the tape.
-import code from '../../../kernels/sample_rows.wgsl?raw';
+import code from '../../../kernels/logits/sample_rows.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
 import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const sampleRowsKernel = defineKernel('sample_rows', code);
+export const sampleRowsKernel = defineKernel('logits/sample_rows', code);
 
 export interface SampleOptions {
   /** Softmax temperature; 0 samples greedily (argmax, lowest index on ties). */

@@ -1,5 +1,5 @@
 // out = alpha * a. Backward: da = alpha * dy.
-import code from '../../../kernels/scale.wgsl?raw';
+import code from '../../../kernels/elementwise/scale.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -7,7 +7,7 @@ import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const scaleKernel = defineKernel('scale', code);
+export const scaleKernel = defineKernel('elementwise/scale', code);
 
 export function scale(gpu: Gpu, a: Tensor, alpha: number, out?: Tensor): Tensor {
   if (a.dtype !== 'f32') throw new ShapeError('scale: f32 only');

@@ -1,6 +1,6 @@
 // Softmax over the last dimension, [..., cols] -> [..., cols], with backward dx = y * (dy - sum(dy * y)).
-import backwardCode from '../../../kernels/softmax_backward.wgsl?raw';
-import forwardCode from '../../../kernels/softmax_forward.wgsl?raw';
+import backwardCode from '../../../kernels/logits/softmax_backward.wgsl?raw';
+import forwardCode from '../../../kernels/logits/softmax_forward.wgsl?raw';
 import { record } from '../autograd.ts';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -8,8 +8,8 @@ import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 
-export const softmaxForwardKernel = defineKernel('softmax_forward', forwardCode);
-export const softmaxBackwardKernel = defineKernel('softmax_backward', backwardCode);
+export const softmaxForwardKernel = defineKernel('logits/softmax_forward', forwardCode);
+export const softmaxBackwardKernel = defineKernel('logits/softmax_backward', backwardCode);
 
 /** Short rows get a small workgroup: idle invocations still pay for every barrier. */
 function workgroupSize(cols: number): number {
