@@ -1,8 +1,8 @@
 // Kernels and the kernel cache. A kernel is one WGSL file from kernels/ (one folder per concern:
 // attention/, matmul/, norm/, ...), imported with Vite's `?raw` suffix (served natively by Vite and
-// Vitest, and by bin/register.js under Node). The cache compiles one
-// module per (kernel, dtype variant) and one pipeline per set of override constants, and turns WGSL
-// compile errors into ShaderCompileError with the file's own line numbers.
+// Vitest, and by bin/register.js under Node). The cache compiles one module per (kernel, dtype variant)
+// and one pipeline per set of override constants, and turns WGSL compile errors into ShaderCompileError
+// with the file's own line numbers.
 import { GpuValidationError, ShaderCompileError } from './errors.ts';
 
 export interface Kernel {

@@ -1,7 +1,6 @@
 // Global gradient-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over all gradients and
 // the coefficient min(1, max_norm / (norm + 1e-6)), computed and applied on the GPU with no host round
 // trip. Gradients larger than the storage-binding limit are processed in binding-sized pieces.
-
 import scaleByCode from '../../../kernels/elementwise/scale_by.wgsl?raw';
 import gradNormCode from '../../../kernels/optim/grad_norm.wgsl?raw';
 import sumsqCode from '../../../kernels/optim/sumsq_partial.wgsl?raw';
