@@ -1,4 +1,5 @@
-// Batched matmul: C[b] = alpha * op(A[b]) . op(B[b]) (+ bias[n]) (+ C[b] when ACCUMULATE).
+// Batched matmul: C[b] = alpha * op(A[b]) . op(B[b]) (+ bias[n]) (+ C[b] when ACCUMULATE; times
+// silu(C[b]) when GATED).
 // op(X) is X or its transpose (TRANS_A / TRANS_B); A is f32, B is WT (f32, or f16 weights), all
 // accumulation in f32. Each invocation computes a 4x4 tile of C; edge tiles clamp their loads and mask
 // their stores, so any M, N, K works. Batch b = global_invocation_id.z. Leading dimensions (lda, ldb,
@@ -26,6 +27,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+// C = silu(C) * result: C holds the gate half of a SwiGLU on entry (never with ACCUMULATE).
+override GATED: bool = false;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 
@@ -41,6 +44,12 @@ fn loadA(base: u32, k: u32, step: u32) -> f32 {
 
 fn loadB(base: u32, k: u32, step: u32) -> f32 {
   return f32(b[base + k * step]);
+}
+
+// As swiglu_forward.wgsl computes it, so a gated result equals swiglu of the two products bit for bit.
+fn sigmoid(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(e, 1.0, v >= 0.0) / (1.0 + e);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -112,6 +121,10 @@ fn store(baseC: u32, row: u32, col0: u32, v: vec4f) {
       var x = v[j];
       if (ACCUMULATE) {
         x += c[base + j];
+      }
+      if (GATED) {
+        let g = c[base + j];
+        x = g * sigmoid(g) * x;
       }
       c[base + j] = x;
     }

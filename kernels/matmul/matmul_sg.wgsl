@@ -27,6 +27,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+// C = silu(C) * result: C holds the gate half of a SwiGLU on entry (never with ACCUMULATE).
+override GATED: bool = false;
 // Row blocks of 8 per invocation: 1 to 4.
 override RB: u32 = 4u;
 
@@ -63,6 +65,12 @@ fn accumulateBlock(acc: ptr<function, array<vec4f, 32>>, j: u32, mine: vec4f, b0
   (*acc)[base + 6u] += r.x * b0 + r.y * b1 + r.z * b2 + r.w * b3;
   r = subgroupBroadcast(mine, 7u);
   (*acc)[base + 7u] += r.x * b0 + r.y * b1 + r.z * b2 + r.w * b3;
+}
+
+// As swiglu_forward.wgsl computes it, so a gated result equals swiglu of the two products bit for bit.
+fn sigmoid(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(e, 1.0, v >= 0.0) / (1.0 + e);
 }
 
 @compute @workgroup_size(8, 1, 1)
@@ -120,6 +128,10 @@ fn main(
           var x = v[j];
           if (ACCUMULATE) {
             x += c[idx];
+          }
+          if (GATED) {
+            let g = c[idx];
+            x = g * sigmoid(g) * x;
           }
           c[idx] = x;
         }

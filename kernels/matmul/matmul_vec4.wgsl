@@ -24,6 +24,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+// C = silu(C) * result: C holds the gate half of a SwiGLU on entry (never with ACCUMULATE).
+override GATED: bool = false;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 
@@ -56,6 +58,12 @@ fn loadA4(baseA: u32, rows: vec4u, k: u32) -> array<vec4f, 4> {
     out[3] = a[(baseA + rows.w * p.lda + k) / 4u];
   }
   return out;
+}
+
+// As swiglu_forward.wgsl computes it, so a gated result equals swiglu of the two products bit for bit.
+fn sigmoid(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(e, 1.0, v >= 0.0) / (1.0 + e);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -110,6 +118,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
           var x = v[j];
           if (ACCUMULATE) {
             x += c[idx];
+          }
+          if (GATED) {
+            let g = c[idx];
+            x = g * sigmoid(g) * x;
           }
           c[idx] = x;
         }

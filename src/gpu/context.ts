@@ -2,7 +2,9 @@
 // recorded into one command encoder; the batch is submitted at sync points (a readback, `flush`, `sync`)
 // or when it grows past `maxDispatchesPerSubmit`. Errors raised asynchronously by WebGPU (compile,
 // validation, out-of-memory) are collected and thrown, typed, at the next sync point.
+
 import type { AdapterSummary } from './adapter.ts';
+import { BindGroupCache } from './bind-groups.ts';
 import { DeviceLostError, GpuError, GpuValidationError, OutOfMemoryError, ShapeError } from './errors.ts';
 import { fromF16Array, toF16Array } from './half.ts';
 import { type CompiledKernel, type Kernel, KernelCache, type Variant } from './kernel.ts';
@@ -55,6 +57,7 @@ export class Gpu implements TensorOwner {
   readonly maxBufferSize: number;
 
   private readonly uniforms: UniformArena;
+  private readonly bindGroups: BindGroupCache;
   private readonly maxDispatches: number;
   private readonly scopes: Set<Tensor>[] = [];
   private readonly checks: Promise<Error | undefined>[] = [];
@@ -85,6 +88,7 @@ export class Gpu implements TensorOwner {
     this.kernels = new KernelCache(device, this.hasF16, (c) => this.checks.push(c));
     this.pool = new BufferPool((size) => this.createBuffer(size, STORAGE_USAGE(), 'tensor'));
     this.uniforms = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
+    this.bindGroups = new BindGroupCache(device);
     if (options.profile) {
       if (!this.hasTimestamps)
         throw new GpuError('Profiling needs the timestamp-query feature, which this adapter lacks.');
@@ -325,9 +329,7 @@ export class Gpu implements TensorOwner {
     this.throwIfLost();
     const compiled: CompiledKernel = this.kernels.get(d.kernel, d.variant);
     const slot = this.uniforms.alloc(d.params);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } },
-    ];
+    const entries = [{ buffer: slot.buffer, offset: slot.offset, size: slot.size }];
     d.bindings.forEach((b, i) => {
       const { tensor, offset, size } = b instanceof Tensor ? { tensor: b, offset: 0, size: b.bindSize } : b;
       this.assertLive(tensor);
@@ -342,12 +344,9 @@ export class Gpu implements TensorOwner {
             `(${this.maxBindingSize}); the op must split it`,
         );
       }
-      entries.push({ binding: i + 1, resource: { buffer: tensor.buffer, offset, size } });
+      entries.push({ buffer: tensor.buffer, offset, size });
     });
-    const bindGroup = this.device.createBindGroup({
-      layout: compiled.pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    const bindGroup = this.bindGroups.get(compiled.pipeline, entries);
     const [x, y = 1, z = 1] = d.workgroups;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max)

@@ -10,8 +10,8 @@ import { add } from '../gpu/ops/add.ts';
 import { attention } from '../gpu/ops/attention.ts';
 import { embedding } from '../gpu/ops/embedding.ts';
 import { concat, reshape } from '../gpu/ops/layout.ts';
-import { linear } from '../gpu/ops/linear.ts';
-import { rmsNorm } from '../gpu/ops/rmsnorm.ts';
+import { linear, linearPair, swigluLinear } from '../gpu/ops/linear.ts';
+import { addRmsNorm, rmsNorm } from '../gpu/ops/rmsnorm.ts';
 import { applyRope, ropeTable } from '../gpu/ops/rope.ts';
 import { mropeAngles } from '../gpu/rope-angles.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -25,7 +25,8 @@ import { getWeight, type Weights } from './weights.ts';
  */
 export type LinearFn = (gpu: Gpu, name: string, x: Tensor, weight: Tensor, bias?: Tensor) => Tensor;
 
-const plainLinear: LinearFn = (gpu, _name, x, weight, bias) => linear(gpu, x, weight, bias);
+/** The default projection; the MLP fuses its gate into the up projection only with this one. */
+export const plainLinear: LinearFn = (gpu, _name, x, weight, bias) => linear(gpu, x, weight, bias);
 
 export interface DecoderInput {
   /** Token ids [S]; ids equal to config.tokens.imageTokenId are image-pad positions. */
@@ -131,19 +132,54 @@ export function decoderLayer(
   cuSeqlens?: Int32Array | readonly number[],
   options: DecoderOptions = {},
 ): Tensor {
+  const out = decoderLayerSplit(gpu, config, weights, layer, { x }, rope, cuSeqlens, options);
+  return add(gpu, out.x, out.pending!);
+}
+
+/**
+ * The residual stream between layers: x, plus `pending` (the last layer's MLP output) when that is not
+ * added yet. Leaving it to the next layer's input norm, or the final norm, fuses the add into the norm's
+ * kernel where nothing needs a gradient.
+ */
+export interface Residual {
+  x: Tensor;
+  pending?: Tensor;
+}
+
+/** decoderLayer on a residual stream: returns the stream after the attention block and the MLP output. */
+export function decoderLayerSplit(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: Weights,
+  layer: number,
+  input: Residual,
+  rope: Tensor,
+  cuSeqlens?: Int32Array | readonly number[],
+  options: DecoderOptions = {},
+): Residual {
   const t = config.text;
   const proj = options.linear ?? plainLinear;
   const p = `model.layers.${layer}.`;
   const w = (name: string) => getWeight(weights, `${p}${name}`);
   const project = (module: string, input: Tensor, bias: boolean) =>
     proj(gpu, `${p}${module}`, input, w(`${module}.weight`), bias ? w(`${module}.bias`) : undefined);
-  const S = x.shape[0]!;
+  const S = input.x.shape[0]!;
   const D = t.headDim;
 
-  const h = rmsNorm(gpu, x, w('input_layernorm.weight'), t.rmsNormEps);
+  const { x, normed: h } = residualNorm(gpu, input, w('input_layernorm.weight'), t.rmsNormEps);
   const qRaw = project('self_attn.q_proj', h, true);
-  const kRaw = project('self_attn.k_proj', h, true);
-  const v = reshape(gpu, project('self_attn.v_proj', h, true), [S, t.numKeyValueHeads, D]);
+  const [kRaw, vRaw] =
+    proj === plainLinear
+      ? linearPair(
+          gpu,
+          h,
+          w('self_attn.k_proj.weight'),
+          w('self_attn.v_proj.weight'),
+          w('self_attn.k_proj.bias'),
+          w('self_attn.v_proj.bias'),
+        )
+      : [project('self_attn.k_proj', h, true), project('self_attn.v_proj', h, true)];
+  const v = reshape(gpu, vRaw, [S, t.numKeyValueHeads, D]);
   let a: Tensor;
   if (options.attendWithRope) {
     const q = reshape(gpu, qRaw, [S, t.numAttentionHeads, D]);
@@ -156,26 +192,36 @@ export function decoderLayer(
       : attention(gpu, q, k, v, { causal: true, cuSeqlens });
   }
   const o = project('self_attn.o_proj', reshape(gpu, a, [S, t.numAttentionHeads * D]), false);
-  const x1 = add(gpu, x, o);
-
-  const h2 = rmsNorm(gpu, x1, w('post_attention_layernorm.weight'), t.rmsNormEps);
-  const gated = swiglu(gpu, project('mlp.gate_proj', h2, false), project('mlp.up_proj', h2, false));
-  return add(gpu, x1, project('mlp.down_proj', gated, false));
+  const { sum: x1, normed: h2 } = addRmsNorm(gpu, x, o, w('post_attention_layernorm.weight'), t.rmsNormEps);
+  const gated =
+    proj === plainLinear
+      ? swigluLinear(gpu, h2, w('mlp.gate_proj.weight'), w('mlp.up_proj.weight'))
+      : swiglu(gpu, project('mlp.gate_proj', h2, false), project('mlp.up_proj', h2, false));
+  return { x: x1, pending: project('mlp.down_proj', gated, false) };
 }
 
-/** Final RMSNorm of the hidden states -> LM head logits [S, vocab] (embedding matrix when tied). */
+/** The stream's sum (x when nothing is pending) and its RMSNorm. */
+function residualNorm(gpu: Gpu, r: Residual, w: Tensor, eps: number): { x: Tensor; normed: Tensor } {
+  if (!r.pending) return { x: r.x, normed: rmsNorm(gpu, r.x, w, eps) };
+  const { sum, normed } = addRmsNorm(gpu, r.x, r.pending, w, eps);
+  return { x: sum, normed };
+}
+
+/** Final RMSNorm of the hidden states (a tensor, or a residual stream) -> LM head logits [S, vocab]
+ *  (the embedding matrix when tied). */
 export function lmHead(
   gpu: Gpu,
   config: ModelConfig,
   weights: Weights,
-  hidden: Tensor,
+  hidden: Tensor | Residual,
   options: DecoderOptions = {},
 ): Tensor {
   const t = config.text;
   const head = getWeight(weights, t.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
   const proj = options.linear ?? plainLinear;
+  const stream = 'shape' in hidden ? { x: hidden } : hidden;
   return gpu.scope(() => {
-    const normed = rmsNorm(gpu, hidden, getWeight(weights, 'model.norm.weight'), t.rmsNormEps);
+    const { normed } = residualNorm(gpu, stream, getWeight(weights, 'model.norm.weight'), t.rmsNormEps);
     return proj(gpu, 'lm_head', normed, head);
   });
 }

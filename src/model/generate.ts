@@ -8,23 +8,23 @@
 import { noGrad } from '../gpu/autograd.ts';
 import type { Gpu } from '../gpu/context.ts';
 import { attention } from '../gpu/ops/attention.ts';
-import { attentionDecode } from '../gpu/ops/attention-decode.ts';
+import { ropeAttendDecode } from '../gpu/ops/attention-decode.ts';
 import { embedding, embeddingRows } from '../gpu/ops/embedding.ts';
 import { concat, slice, stridedCopy } from '../gpu/ops/layout.ts';
-import { linear } from '../gpu/ops/linear.ts';
 import { tokenLogprobs } from '../gpu/ops/logprobs.ts';
-import { ropeIntoCache } from '../gpu/ops/rope.ts';
 import { sample } from '../gpu/ops/sample.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from './config.ts';
 import {
   type AttendFn,
   type DecoderOptions,
-  decoderLayer,
+  decoderLayerSplit,
   decoderRopeTable,
   embedInputs,
   type LinearFn,
   lmHead,
+  plainLinear,
+  type Residual,
 } from './decoder.ts';
 import { DecoderInputError } from './errors.ts';
 import { createKvCache, disposeKvCache, type KvCache, writePrefix } from './kv-cache.ts';
@@ -81,8 +81,7 @@ export interface GenerateResult {
   finished: boolean[];
 }
 
-const plainLinear: LinearFn = (gpu, _name, x, weight, bias) => linear(gpu, x, weight, bias);
-
+/** Every decoder layer on x0; the last MLP output is left pending for the final norm to add. */
 function runLayers(
   gpu: Gpu,
   config: ModelConfig,
@@ -91,16 +90,17 @@ function runLayers(
   rope: Tensor,
   attention: Pick<DecoderOptions, 'attend' | 'attendWithRope'>,
   proj: LinearFn,
-): Tensor {
-  let x = x0;
+): Residual {
+  let stream: Residual = { x: x0 };
   for (let l = 0; l < config.text.numHiddenLayers; l++) {
-    const prev = x;
-    x = gpu.scope(() =>
-      decoderLayer(gpu, config, weights, l, prev, rope, undefined, { linear: proj, ...attention }),
+    const prev = stream;
+    stream = gpu.scope(() =>
+      decoderLayerSplit(gpu, config, weights, l, prev, rope, undefined, { linear: proj, ...attention }),
     );
-    prev.dispose();
+    prev.x.dispose();
+    prev.pending?.dispose();
   }
-  return x;
+  return stream;
 }
 
 export interface PrefillInput {
@@ -141,7 +141,9 @@ export function prefill(
         return attention(gpu, q, k, v, { causal: true });
       };
       const hidden = runLayers(gpu, config, weights, x0, rope, { attend }, proj);
-      return lmHead(gpu, config, weights, slice(gpu, hidden, 0, S - 1, S), { linear: proj });
+      const last = (t: Tensor) => slice(gpu, t, 0, S - 1, S);
+      const tail = { x: last(hidden.x), pending: hidden.pending && last(hidden.pending) };
+      return lmHead(gpu, config, weights, tail, { linear: proj });
     }),
   );
   cache.lengths.fill(S, rowStart, rowStart + rowCount);
@@ -183,8 +185,7 @@ export function decodeStep(
       const x0 = ids instanceof Int32Array ? embedding(gpu, table, ids) : embeddingRows(gpu, table, ids);
       const attendWithRope = (layer: number, q: Tensor, k: Tensor, v: Tensor, cosSin: Tensor) => {
         const caches = { keys: cache.keys[layer]!, values: cache.values[layer]! };
-        const rotated = ropeIntoCache(gpu, q, k, v, cosSin, caches, at);
-        return attentionDecode(gpu, rotated, caches.keys, caches.values, lengths);
+        return ropeAttendDecode(gpu, q, k, v, cosSin, caches, at);
       };
       const hidden = runLayers(gpu, config, weights, x0, rope, { attendWithRope }, proj);
       return lmHead(gpu, config, weights, hidden, { linear: proj });

@@ -1,8 +1,10 @@
 // Attention for generation: one new query row per sequence against that sequence's cached keys and
 // values (grouped-query heads, online softmax). The cache holds each sequence's keys up to its own
 // length, so no causal mask is needed. Not differentiable: nothing is recorded on the tape. CPU adapters
-// get a subgroup kernel without workgroup barriers, as attention() does.
+// get a subgroup kernel without workgroup barriers, as attention() does. ropeAttendDecode is a decode
+// step's RoPE, cache write and attention, in one dispatch on CPU adapters.
 import code from '../../../kernels/attention/attention_decode.wgsl?raw';
+import ropeSgCode from '../../../kernels/attention/attention_decode_rope_sg.wgsl?raw';
 import sgCode from '../../../kernels/attention/attention_decode_sg.wgsl?raw';
 import type { Gpu } from '../context.ts';
 import { ShapeError } from '../errors.ts';
@@ -10,9 +12,11 @@ import { defineKernel } from '../kernel.ts';
 import { Params } from '../params.ts';
 import type { Tensor } from '../tensor.ts';
 import { type AttentionPath, attentionKernels } from './attention.ts';
+import { checkRopeIntoCache, ropeIntoCache } from './rope.ts';
 
 export const attentionDecodeKernel = defineKernel('attention/attention_decode', code);
 export const attentionDecodeSgKernel = defineKernel('attention/attention_decode_sg', sgCode);
+export const attentionDecodeRopeSgKernel = defineKernel('attention/attention_decode_rope_sg', ropeSgCode);
 
 const WG = 64;
 /** Largest head dim: WG invocations hold 4 value columns each. */
@@ -83,5 +87,71 @@ export function attentionDecode(
     workgroups: [B, Hq],
   });
   lens.dispose();
+  return out;
+}
+
+/** Head dim and query heads per kv head that attention_decode_rope_sg.wgsl holds at most. */
+const ROPE_SG_MAX_D = 128;
+const ROPE_SG_MAX_RATIO = 8;
+
+/**
+ * ropeIntoCache then attentionDecode over each row's positions [0, at[r]]: q [rows, Hq, D], k and v
+ * [rows, Hkv, D] unrotated, table [rows, D] -> [rows, Hq, D], the caches written at at[r]. On CPU adapters
+ * one dispatch does it all, each kv head's cached rows loaded once for its query heads; elsewhere (or
+ * for shapes that kernel does not hold) the two ops run.
+ */
+export function ropeAttendDecode(
+  gpu: Gpu,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  table: Tensor,
+  caches: { keys: Tensor; values: Tensor },
+  at: ArrayLike<number>,
+  opts: AttentionDecodeOptions = {},
+): Tensor {
+  const {
+    rows,
+    qHeads,
+    kvHeads,
+    headDim: D,
+    maxLen,
+  } = checkRopeIntoCache('ropeAttendDecode', q, k, v, table, caches, at);
+  const ratio = kvHeads > 0 ? qHeads / kvHeads : 0;
+  const fused =
+    kvHeads > 0 &&
+    Number.isInteger(ratio) &&
+    ratio <= ROPE_SG_MAX_RATIO &&
+    D <= ROPE_SG_MAX_D &&
+    gpu.device.limits.maxStorageBuffersPerShaderStage >= 8 &&
+    attentionKernels(gpu, opts.path, D, 'ropeAttendDecode') === 'subgroup';
+  if (!fused) {
+    const rotated = ropeIntoCache(gpu, q, k, v, table, caches, at);
+    try {
+      return attentionDecode(
+        gpu,
+        rotated,
+        caches.keys,
+        caches.values,
+        Array.from(at, (n) => n + 1),
+        opts,
+      );
+    } finally {
+      rotated.dispose();
+    }
+  }
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  if (!Number.isFinite(scale)) throw new ShapeError(`ropeAttendDecode: scale ${scale} is not finite`);
+  const out = gpu.empty(q.shape);
+  if (rows === 0) return out;
+  const positions = gpu.tensor(Uint32Array.from(at), [rows], 'u32');
+  gpu.dispatch({
+    kernel: attentionDecodeRopeSgKernel,
+    variant: { overrides: { D, RATIO: ratio } },
+    params: new Params().u32(rows).u32(kvHeads).u32(maxLen).f32(scale).bytes(),
+    bindings: [table, q, k, v, positions, caches.keys, caches.values, out],
+    workgroups: [rows, kvHeads],
+  });
+  positions.dispose();
   return out;
 }

@@ -51,6 +51,8 @@ export interface Gemm {
   alpha?: number;
   /** C += result instead of C = result. */
   accumulate?: boolean;
+  /** C = silu(C) * result (C holds a SwiGLU's gate); needs transB, not with accumulate. */
+  gated?: boolean;
   /** Force a kernel (tests, benchmarks); default 'auto'. */
   path?: MatmulPath;
 }
@@ -80,12 +82,15 @@ export function gemm(gpu: Gpu, g: Gemm): void {
     strideC: g.M * g.N,
     alpha: 1,
     accumulate: false,
+    gated: false,
     path: 'auto',
     ...(Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined)) as Gemm),
     bias: g.bias,
   };
   if (r.a.dtype !== 'f32' || r.c.dtype !== 'f32') throw new ShapeError('matmul: A and C must be f32');
   if (r.b.dtype !== 'f32' && r.b.dtype !== 'f16') throw new ShapeError('matmul: B must be f32 or f16');
+  if (r.gated && (r.accumulate || !r.transB))
+    throw new ShapeError('matmul: a gated gemm needs a transposed B and no accumulate');
   if (r.M === 0 || r.N === 0) return;
   if (r.a.blocks || r.c.blocks || r.bias?.blocks)
     throw new ShapeError('matmul: only B (the weight) may be stored in row blocks');
@@ -146,7 +151,7 @@ function gemmBlocks(gpu: Gpu, r: Resolved): void {
 }
 
 /** Whether the operands meet matmul_vec4.wgsl's alignment rules. */
-export function vec4Aligned(r: Omit<Resolved, 'a' | 'b' | 'c' | 'bias' | 'path'>): boolean {
+export function vec4Aligned(r: Omit<Resolved, 'a' | 'b' | 'c' | 'bias' | 'path' | 'gated'>): boolean {
   const four = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   return (
     four(r.K, r.lda, r.ldb, r.offA, r.offB, r.strideA, r.strideB) &&
@@ -180,6 +185,7 @@ function record(gpu: Gpu, r: Resolved, bRange: { offset: number; size: number })
     TRANS_B: r.transB,
     HAS_BIAS: r.bias !== undefined,
     ACCUMULATE: r.accumulate,
+    GATED: r.gated,
   };
   const common = {
     params: params.bytes(),

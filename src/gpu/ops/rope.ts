@@ -113,6 +113,37 @@ export function applyRope(gpu: Gpu, x: Tensor, table: Tensor, slice?: RopeSlice)
   return y;
 }
 
+/** The shapes of ropeIntoCache's operands, checked; `op` names the caller in errors. */
+export function checkRopeIntoCache(
+  op: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  table: Tensor,
+  caches: { keys: Tensor; values: Tensor },
+  at: ArrayLike<number>,
+) {
+  const [rows, qHeads, headDim] = q.shape as [number, number, number];
+  const [maxLen, kvHeads] = [caches.keys.shape[1]!, caches.keys.shape[2]!];
+  const kv = [rows, kvHeads, headDim];
+  const cache = [rows, maxLen, kvHeads, headDim];
+  for (const [name, t, shape] of [
+    ['k', k, kv],
+    ['v', v, kv],
+    ['table', table, [rows, headDim]],
+    ['the key cache', caches.keys, cache],
+    ['the value cache', caches.values, cache],
+  ] as const) {
+    if (t.dtype !== 'f32' || t.shape.join() !== shape.join())
+      throw new ShapeError(`${op}: ${name} must be f32 [${shape}], got ${t.dtype} [${t.shape}]`);
+  }
+  if (q.dtype !== 'f32' || q.shape.length !== 3 || headDim % 2 !== 0)
+    throw new ShapeError(`${op}: q must be f32 [rows, heads, even headDim], got [${q.shape}]`);
+  if (at.length !== rows || Array.from(at).some((n) => !(Number.isInteger(n) && n >= 0 && n < maxLen)))
+    throw new ShapeError(`${op}: ${rows} positions in [0, ${maxLen}) needed, got [${Array.from(at)}]`);
+  return { rows, qHeads, kvHeads, headDim, maxLen };
+}
+
 /**
  * One decode step's RoPE and cache write (no gradient): q [rows, qHeads, D] and k, v [rows, kvHeads, D]
  * with table [rows, D] (ropeTable); writes the rotated k and v into kCache and vCache
@@ -127,26 +158,15 @@ export function ropeIntoCache(
   caches: { keys: Tensor; values: Tensor },
   at: ArrayLike<number>,
 ): Tensor {
-  const [rows, qHeads, headDim] = q.shape as [number, number, number];
-  const [maxLen, kvHeads] = [caches.keys.shape[1]!, caches.keys.shape[2]!];
-  const kv = [rows, kvHeads, headDim];
-  const cache = [rows, maxLen, kvHeads, headDim];
-  for (const [name, t, shape] of [
-    ['k', k, kv],
-    ['v', v, kv],
-    ['table', table, [rows, headDim]],
-    ['the key cache', caches.keys, cache],
-    ['the value cache', caches.values, cache],
-  ] as const) {
-    if (t.dtype !== 'f32' || t.shape.join() !== shape.join())
-      throw new ShapeError(`ropeIntoCache: ${name} must be f32 [${shape}], got ${t.dtype} [${t.shape}]`);
-  }
-  if (q.dtype !== 'f32' || q.shape.length !== 3 || headDim % 2 !== 0)
-    throw new ShapeError(`ropeIntoCache: q must be f32 [rows, heads, even headDim], got [${q.shape}]`);
-  if (at.length !== rows || Array.from(at).some((n) => !(Number.isInteger(n) && n >= 0 && n < maxLen)))
-    throw new ShapeError(
-      `ropeIntoCache: ${rows} positions in [0, ${maxLen}) needed, got [${Array.from(at)}]`,
-    );
+  const { rows, qHeads, kvHeads, headDim, maxLen } = checkRopeIntoCache(
+    'ropeIntoCache',
+    q,
+    k,
+    v,
+    table,
+    caches,
+    at,
+  );
   const half = headDim / 2;
   const out = gpu.empty(q.shape);
   const positions = gpu.tensor(Uint32Array.from(at), [rows], 'u32');

@@ -2,7 +2,7 @@
 // batches (shared and per-batch operands), bias / alpha / accumulate epilogues, views with leading
 // dimensions and offsets, weights split over the storage-binding limit, and f16 weights.
 import { describe, expect, it } from 'vitest';
-import { GpuValidationError } from '../../../src/gpu/errors.ts';
+import { GpuValidationError, ShapeError } from '../../../src/gpu/errors.ts';
 import {
   gemm,
   type MatmulPath,
@@ -170,6 +170,39 @@ describe('matmul', () => {
     }
     shared.dispose();
     perBatch.dispose();
+  });
+
+  it('applies silu of C to the result when gated (every kernel), and refuses it with accumulate', async () => {
+    for (const path of paths()) {
+      const [M, K, N] = path === 'vec4' ? [9, 12, 11] : [9, 13, 11];
+      const a = randomArray(M * K, 30);
+      const b = randomArray(N * K, 31);
+      const gate = randomArray(M * N, 32, 4);
+      const c = gpu().tensor(gate, [M, N]);
+      gemm(gpu(), {
+        path,
+        a: gpu().tensor(a, [M, K]),
+        b: gpu().tensor(b, [N, K]),
+        c,
+        M,
+        N,
+        K,
+        transB: true,
+        gated: true,
+      });
+      const ref = matmulRef(a, b, M, K, N, { transB: true });
+      const want = ref.c.map((v, i) => (v * gate[i]!) / (1 + Math.exp(-gate[i]!)));
+      expectClose(await gpu().read(c), want, {
+        magnitude: ref.magnitude.map((m, i) => m * Math.abs(gate[i]! / (1 + Math.exp(-gate[i]!)))),
+      });
+      c.dispose();
+    }
+    const t = gpu().tensor(randomArray(4, 33), [2, 2]);
+    expect(() =>
+      gemm(gpu(), { a: t, b: t, c: t, M: 2, N: 2, K: 2, transB: true, gated: true, accumulate: true }),
+    ).toThrow(ShapeError);
+    expect(() => gemm(gpu(), { a: t, b: t, c: t, M: 2, N: 2, K: 2, gated: true })).toThrow(ShapeError);
+    t.dispose();
   });
 
   it('computes on strided views (per-head slices of a packed matrix)', async () => {

@@ -1,11 +1,13 @@
 // rmsNorm: forward against the float64 reference over row lengths 1, 7, 129, 1024, 1536 and row counts
 // 1, 3, 130; large-magnitude and all-zero rows; f16 weights; dx and dw against finite differences (all
 // elements on small shapes, sampled ones on large shapes); frozen inputs getting no gradient; the saved
-// statistics outliving the scope that made them; shape errors.
+// statistics outliving the scope that made them; shape errors. addRmsNorm (the residual add fused into
+// the norm where nothing needs a gradient): both outputs against float64, f16 weights, gradients of the
+// taped fallback against finite differences, shape errors.
 import { describe, expect, it } from 'vitest';
 import { markTrainable, Tape } from '../../../src/gpu/autograd.ts';
 import { ShapeError } from '../../../src/gpu/errors.ts';
-import { rmsNorm } from '../../../src/gpu/ops/rmsnorm.ts';
+import { addRmsNorm, rmsNorm } from '../../../src/gpu/ops/rmsnorm.ts';
 import { expectClose, randomArray, setupGpu } from '../../helpers.ts';
 import { roundToHalf } from '../../reference/half.ts';
 import { rmsNormRef } from '../../reference/norm.ts';
@@ -185,5 +187,70 @@ describe('rmsNorm backward', () => {
     expectClose(await g.read(grads.get(xt)!), fd, { rtol: 0, atol: 1e-4 * Math.max(...fd.map(Math.abs)) });
     for (const t of [...grads.values(), xt, wt, y]) t.dispose();
     tape.dispose();
+  });
+});
+
+describe('addRmsNorm', () => {
+  async function fusedCase(rows: number, cols: number, seed: number, f16 = false) {
+    const g = gpu();
+    const x = randomArray(rows * cols, seed, 3);
+    const r = randomArray(rows * cols, seed + 1, 3);
+    const w = randomArray(cols, seed + 2, 2);
+    const { sum, normed } = g.scope(() =>
+      addRmsNorm(
+        g,
+        g.tensor(x, [rows, cols]),
+        g.tensor(r, [rows, cols]),
+        g.tensor(w, [cols], f16 ? 'f16' : 'f32'),
+      ),
+    );
+    const s = Float64Array.from(x, (v, i) => v + r[i]!);
+    expectClose(await g.read(sum), s, { rtol: 1e-7, atol: 1e-7 });
+    const wRef = f16 ? Float64Array.from(w, roundToHalf) : w;
+    expectClose(await g.read(normed), rmsNormRef(s, wRef, cols), { rtol: 2e-6, atol: 1e-6 });
+    sum.dispose();
+    normed.dispose();
+  }
+
+  for (const cols of [1, 7, 129, 1536]) {
+    it(`gives the sum and its norm of the float64 reference for rows of ${cols}`, async () => {
+      for (const rows of [1, 3, 130]) await fusedCase(rows, cols, rows + cols);
+    });
+  }
+
+  it('reads f16 weights (when the adapter has shader-f16)', async () => {
+    if (gpu().hasF16) await fusedCase(3, 129, 40, true);
+  });
+
+  it('records the add and the norm under a tape: gradients match finite differences', async () => {
+    const [rows, cols] = [3, 7];
+    await checkGradients(gpu(), {
+      inputs: [
+        { data: randomArray(rows * cols, 41), shape: [rows, cols], grad: true },
+        { data: randomArray(rows * cols, 42), shape: [rows, cols], grad: true },
+        { data: randomArray(cols, 43), shape: [cols], grad: true },
+      ],
+      forward: (g, [x, r, w]) => {
+        const { sum, normed } = addRmsNorm(g, x!, r!, w!);
+        sum.dispose();
+        return normed;
+      },
+      reference: ([x, r, w]) =>
+        rmsNormRef(
+          Float64Array.from(x!, (v, i) => v + r![i]!),
+          w!,
+          cols,
+        ),
+    });
+  });
+
+  it('rejects a residual of another shape', () => {
+    const g = gpu();
+    g.scope(() => {
+      const x = g.tensor(randomArray(12, 1), [3, 4]);
+      const w = g.tensor(randomArray(4, 2), [4]);
+      expect(() => addRmsNorm(g, x, g.tensor(randomArray(8, 3), [2, 4]), w)).toThrow(ShapeError);
+      expect(() => addRmsNorm(g, x, x, g.tensor(randomArray(3, 2), [3]))).toThrow(ShapeError);
+    });
   });
 });
