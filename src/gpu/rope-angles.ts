@@ -4,10 +4,17 @@
 // rotate-half pair (i, i + headDim/2); `ropeCosSin` turns them into the table the rope kernels read.
 import { ShapeError } from './errors.ts';
 
-/** inv_freq[i] = 1 / theta^(2i / dim) for i < dim/2, as HF's rotary embeddings define it. */
+const frequencies = new Map<string, Float64Array>();
+
+/** inv_freq[i] = 1 / theta^(2i / dim) for i < dim/2, as HF's rotary embeddings define it (shared: read only). */
 export function inverseFrequencies(dim: number, theta: number): Float64Array {
-  const out = new Float64Array(dim / 2);
-  for (let i = 0; i < out.length; i++) out[i] = 1 / theta ** ((2 * i) / dim);
+  const key = `${dim}|${theta}`;
+  let out = frequencies.get(key);
+  if (!out) {
+    out = new Float64Array(dim / 2);
+    for (let i = 0; i < out.length; i++) out[i] = 1 / theta ** ((2 * i) / dim);
+    frequencies.set(key, out);
+  }
   return out;
 }
 

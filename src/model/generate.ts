@@ -181,11 +181,12 @@ export function decodeStep(
   const logits = noGrad(gpu, () =>
     gpu.scope(() => {
       const rope = decoderRopeTable(gpu, config, [pos, pos, pos]);
+      const positions = gpu.tensor(Uint32Array.from(at), [R], 'u32');
       const table = getWeight(weights, 'model.embed_tokens.weight');
       const x0 = ids instanceof Int32Array ? embedding(gpu, table, ids) : embeddingRows(gpu, table, ids);
       const attendWithRope = (layer: number, q: Tensor, k: Tensor, v: Tensor, cosSin: Tensor) => {
         const caches = { keys: cache.keys[layer]!, values: cache.values[layer]! };
-        return ropeAttendDecode(gpu, q, k, v, cosSin, caches, at);
+        return ropeAttendDecode(gpu, q, k, v, cosSin, caches, at, { positions });
       };
       const hidden = runLayers(gpu, config, weights, x0, rope, { attendWithRope }, proj);
       return lmHead(gpu, config, weights, hidden, { linear: proj });

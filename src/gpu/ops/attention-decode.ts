@@ -25,6 +25,8 @@ const MAX_D = 4 * WG;
 export interface AttentionDecodeOptions {
   /** Multiplies q . k; default 1 / sqrt(head dim). */
   scale?: number;
+  /** ropeAttendDecode: `at` already on the GPU (u32 [rows]), so that the layers of a step share one. */
+  positions?: Tensor;
   /** Force a kernel (tests, benchmarks); default 'auto', as attention() chooses. */
   path?: AttentionPath;
 }
@@ -144,7 +146,11 @@ export function ropeAttendDecode(
   if (!Number.isFinite(scale)) throw new ShapeError(`ropeAttendDecode: scale ${scale} is not finite`);
   const out = gpu.empty(q.shape);
   if (rows === 0) return out;
-  const positions = gpu.tensor(Uint32Array.from(at), [rows], 'u32');
+  const positions = opts.positions ?? gpu.tensor(Uint32Array.from(at), [rows], 'u32');
+  if (positions.dtype !== 'u32' || positions.size !== rows)
+    throw new ShapeError(
+      `ropeAttendDecode: positions must be u32 [${rows}], got ${positions.dtype} [${positions.shape}]`,
+    );
   gpu.dispatch({
     kernel: attentionDecodeRopeSgKernel,
     variant: { overrides: { D, RATIO: ratio } },
@@ -152,6 +158,6 @@ export function ropeAttendDecode(
     bindings: [table, q, k, v, positions, caches.keys, caches.values, out],
     workgroups: [rows, kvHeads],
   });
-  positions.dispose();
+  if (positions !== opts.positions) positions.dispose();
   return out;
 }
