@@ -2,9 +2,9 @@
 // (dq_i = scale * sum_j p_ij (dO_i . v_j - delta_i) k_j, probabilities recomputed from the saved
 // logsumexp) laid out as attention_forward_sg.wgsl: a workgroup of 8 lanes in one subgroup for 16 query
 // rows (two blocks of 8) and one head, key tiles of 32 with lane L owning keys 4L..4L+3. Each tile forms
-// the 16 x 4 blocks of q . k and dO . v from broadcast rows, then broadcasts dS in turn to weight the
-// key rows; lane L owns the vec4 columns L, L + 8, ... of dq. Block words at p.blockOffset: (lo, hi)
-// per 16 queries.
+// the 16 x 4 blocks of q . k and dO . v from broadcast rows, in a pass each (two products in one loop
+// keep too much live on these adapters), then broadcasts dS in turn to weight the key rows; lane L owns
+// the vec4 columns L, L + 8, ... of dq. Block words at p.blockOffset: (lo, hi) per 16 queries.
 enable subgroups;
 
 struct Params {
@@ -98,17 +98,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       let kbv = k[kb.y + dv];
       let kcv = k[kb.z + dv];
       let kd = k[kb.w + dv];
+      for (var bl = 0u; bl < RB; bl++) {
+        let qs = broadcast8(q[qBase[bl] + dv]);
+        for (var r = 0u; r < 8u; r++) {
+          sc[8u * bl + r] += vec4f(dot(qs[r], ka), dot(qs[r], kbv), dot(qs[r], kcv), dot(qs[r], kd));
+        }
+      }
+    }
+    for (var dv = 0u; dv < d4; dv++) {
       let va = v[kb.x + dv];
       let vb = v[kb.y + dv];
       let vc = v[kb.z + dv];
       let vd = v[kb.w + dv];
       for (var bl = 0u; bl < RB; bl++) {
-        let qs = broadcast8(q[qBase[bl] + dv]);
         let gs = broadcast8(dout[qBase[bl] + dv]);
         for (var r = 0u; r < 8u; r++) {
-          let at = 8u * bl + r;
-          sc[at] += vec4f(dot(qs[r], ka), dot(qs[r], kbv), dot(qs[r], kcv), dot(qs[r], kd));
-          dp[at] += vec4f(dot(gs[r], va), dot(gs[r], vb), dot(gs[r], vc), dot(gs[r], vd));
+          dp[8u * bl + r] += vec4f(dot(gs[r], va), dot(gs[r], vb), dot(gs[r], vc), dot(gs[r], vd));
         }
       }
     }

@@ -4,13 +4,18 @@
 // shared through subgroupBroadcast instead of loaded by every lane.
 // A workgroup is 8 lanes in one subgroup, for 16 query rows (two blocks of 8) and one head; key tiles are
 // 32 wide, lane L owning keys 4L..4L+3 of the tile. Scores: lane r's query row of each block is broadcast
-// to all, each lane forms the 16 x 4 scores of its keys. Softmax: row maxima and sums by subgroupMax /
-// subgroupAdd. Output: lane L owns the vec4 columns L, L + 8, ... of the head dim, and each lane's 16 x 4
-// probabilities are broadcast in turn (subgroupShuffle) to weight the value rows. On these adapters a
-// load costs a loop over the lanes, so each key and value row loaded serving 16 queries rather than 8
-// is what makes the second block pay. Needs D % 4 == 0 and the subgroups feature with at least 8 lanes.
-// The block words at p.blockOffset are (lo, hi) per block of 16 queries.
+// to all, each lane forms the 16 x 4 scores of its keys. Softmax: a row's running maximum moves (by
+// subgroupMax) only in a tile where a score passes it by more than RESCALE, so most tiles skip rescaling
+// the accumulators, probabilities stay below exp(RESCALE) and the result is unchanged; each lane keeps its
+// share of the row sums, added across lanes (subgroupAdd) at the end. Output: lane L owns the vec4 columns
+// L, L + 8, ... of the head dim, and each lane's 16 x 4 probabilities are broadcast in turn
+// (subgroupShuffle) to weight the value rows. On these adapters a load costs a loop over the lanes, so
+// each key and value row loaded serving 16 queries rather than 8 is what makes the second block pay. Needs
+// D % 4 == 0 and the subgroups feature with at least 8 lanes. The block words at p.blockOffset are (lo,
+// hi) per block of 16 queries.
 enable subgroups;
+// subgroupAny's result is the same in every lane, so what it guards is subgroup-uniform.
+diagnostic(off, subgroup_uniformity);
 
 struct Params {
   seq: u32,
@@ -29,6 +34,7 @@ const NV_MAX: u32 = 4u;
 const RB: u32 = 2u;
 const ROWS: u32 = 8u * RB;
 const NEG: f32 = -3.0e38;
+const RESCALE: f32 = 8.0;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;
@@ -140,15 +146,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     for (var r = 0u; r < ROWS; r++) {
       let ok = keyOk & (keys >= vec4u(kLo[r])) & (keys < vec4u(kHi[r]));
       let s = select(vec4f(NEG), sc[r] * p.scale, ok);
-      let tmax = subgroupMax(max(max(s.x, s.y), max(s.z, s.w)));
-      let mNew = max(m[r], tmax);
-      let pr = select(vec4f(0.0), exp(s - vec4f(mNew)), ok);
-      let corr = exp(m[r] - mNew);
-      l[r] = l[r] * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
-      m[r] = mNew;
-      for (var c = 0u; c < nv; c++) {
-        acc[r][c] *= corr;
+      let lmax = max(max(s.x, s.y), max(s.z, s.w));
+      if (subgroupAny(lmax > m[r] + RESCALE)) {
+        let tmax = subgroupMax(lmax);
+        let corr = exp(m[r] - tmax);
+        l[r] *= corr;
+        for (var c = 0u; c < nv; c++) {
+          acc[r][c] *= corr;
+        }
+        m[r] = tmax;
       }
+      let pr = select(vec4f(0.0), exp(s - vec4f(m[r])), ok);
+      l[r] += pr.x + pr.y + pr.z + pr.w;
       probs[r] = pr;
     }
 
@@ -163,8 +172,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
 
   for (var r = 0u; r < ROWS; r++) {
     let row = i0 + r;
+    let total = subgroupAdd(l[r]);
     if (row < p.seq) {
-      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
+      let inv = select(0.0, 1.0 / total, total > 0.0);
       for (var c = 0u; c < nv; c++) {
         let col = lane + 8u * c;
         if (col < d4) {
@@ -172,7 +182,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
         }
       }
       if (lane == 0u) {
-        lse[row * p.hq + head] = select(0.0, m[r] + log(l[r]), l[r] > 0.0);
+        lse[row * p.hq + head] = select(0.0, m[r] + log(total), total > 0.0);
       }
     }
   }

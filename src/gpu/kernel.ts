@@ -26,24 +26,24 @@ export interface Variant {
   overrides?: Overrides;
 }
 
-const ENABLE = /^\s*enable\s+[\w\s,]+;\s*$/;
+const DIRECTIVE = /^\s*(enable\s+[\w\s,]+|diagnostic\s*\([\w\s,.]+\))\s*;\s*$/;
 
 /**
- * The source compiled for a variant: the kernel's own `enable` directives (blanked in place, so line
- * numbers stay those of the file) and `enable f16;` for the f16 variant go first, then the weight-type
- * alias, then the kernel. Returns the number of lines put in front.
+ * The source compiled for a variant: the kernel's own `enable` and `diagnostic` directives (blanked in
+ * place, so line numbers stay those of the file) and `enable f16;` for the f16 variant go first, then the
+ * weight-type alias, then the kernel. Returns the number of lines put in front.
  */
 export function variantSource(code: string, f16: boolean): { source: string; headLines: number } {
-  const enables = new Set<string>(f16 ? ['enable f16;'] : []);
+  const directives = new Set<string>(f16 ? ['enable f16;'] : []);
   const body = code
     .split('\n')
     .map((line) => {
-      if (!ENABLE.test(line)) return line;
-      enables.add(line.trim());
+      if (!DIRECTIVE.test(line)) return line;
+      directives.add(line.trim());
       return '';
     })
     .join('\n');
-  const head = [...enables, `alias WT = ${f16 ? 'f16' : 'f32'};`];
+  const head = [...directives, `alias WT = ${f16 ? 'f16' : 'f32'};`];
   return { source: `${head.join('\n')}\n${body}`, headLines: head.length };
 }
 

@@ -260,4 +260,17 @@ describe('kernel sources', () => {
       expect(lines[headLines + 1]).toBe('');
     }
   });
+
+  it('moves diagnostic directives in front too, after the enables', () => {
+    const code = 'enable subgroups;\n// why\ndiagnostic(off, subgroup_uniformity);\nstruct P { n: u32 }\n';
+    const { source, headLines } = variantSource(code, false);
+    const lines = source.split('\n');
+    expect(lines.slice(0, headLines)).toEqual([
+      'enable subgroups;',
+      'diagnostic(off, subgroup_uniformity);',
+      'alias WT = f32;',
+    ]);
+    expect(lines[headLines + 2]).toBe('');
+    expect(lines[headLines + 3]).toBe('struct P { n: u32 }');
+  });
 });

@@ -4,9 +4,9 @@
 // from it (flash-attention-2: delta_i = rowsum(dO * O), dS = P * (dP - delta_i)). No [S, S] buffer is
 // ever allocated. A query row with no key to attend gets a zero output and zero gradients. Three kernel
 // families: one query (or key) row per invocation; on CPU adapters the subgroup kernels, which form each
-// tile's scores as 16 x 32 (dk, dv: 8 x 32) matmul blocks with rows shared by subgroup broadcasts; on
-// GPUs with subgroups the quad kernels, one row per four invocations, whose dk / dv run per query head
-// and sum the heads' shares after.
+// tile's scores as 16 x 32 matmul blocks with rows shared by subgroup broadcasts; on GPUs with subgroups
+// the quad kernels, one row per four invocations, whose dk / dv run per query head and sum the heads'
+// shares after.
 
 import deltaCode from '../../../kernels/attention/attention_backward_delta.wgsl?raw';
 import dkdvCode from '../../../kernels/attention/attention_backward_dkdv.wgsl?raw';
@@ -116,7 +116,7 @@ const FAMILIES: Record<'general' | 'subgroup' | 'quad', Family> = {
     dq: attentionDqSgKernel,
     dkdv: attentionDkdvSgKernel,
     queryRows: 16,
-    keyRows: 8,
+    keyRows: 16,
     sharesPerHead: false,
     overrides: (_gpu, D) => ({ queries: { D }, keys: { D } }),
   },

@@ -169,6 +169,7 @@ describe('attention at S 129 (several blocks and tiles)', () => {
       1,
     ],
     ['varlen causal, GQA 6 query heads per kv head', { causal: true, cuSeqlens: [0, 70, 129] }, 6],
+    ['causal, GQA 2, logits rising by 0.5 a key', { causal: true }, 2],
   ];
   const dims: [number, number][] = [
     // D, Hkv: one, several and the largest vec4 column count per lane, one with idle lanes.
@@ -181,25 +182,34 @@ describe('attention at S 129 (several blocks and tiles)', () => {
       for (const [name, opts, Hq] of cases) {
         it(`${path}, D ${D}, Hkv ${Hkv}, ${name}: forward and analytic gradients`, async (ctx) => {
           if (!runs(path)) ctx.skip();
-          await longCase({ S: 129, Hq: Hq * Hkv, Hkv, D }, { ...opts, path });
+          await longCase({ S: 129, Hq: Hq * Hkv, Hkv, D }, { ...opts, path }, name);
         });
       }
 
-  async function longCase(sh: AttnShape, opts: AttentionOptions) {
+  async function longCase(sh: AttnShape, opts: AttentionOptions, test: string) {
     const g = gpu();
     const { S, Hq, Hkv, D } = sh;
     const qd = randomArray(S * Hq * D, 800);
     const kd = randomArray(S * Hkv * D, 801);
     const vd = randomArray(S * Hkv * D, 802);
     const gd = randomArray(S * Hq * D, 803);
+    if (/rising/.test(test)) {
+      // Every key tile passes the running maximum by far more than the online softmax's rescaling
+      // threshold, so accumulators are rescaled after they hold earlier tiles.
+      const scale = opts.scale ?? 1 / Math.sqrt(D);
+      for (let i = 0; i < S * Hq; i++) qd[i * D] = 1;
+      for (let j = 0; j < S * Hkv; j++) kd[j * D] = (0.5 * Math.floor(j / Hkv)) / scale;
+    }
     const q = markTrainable(g.tensor(qd, [S, Hq, D]));
     const k = markTrainable(g.tensor(kd, [S, Hkv, D]));
     const v = markTrainable(g.tensor(vd, [S, Hkv, D]));
     const tape = new Tape(g);
     const y = tape.run(() => attention(g, q, k, v, opts));
     const grads = tape.backward(y, g.tensor(gd, y.shape));
+    // Logits up to 64 carry f32 rounding a few times that of the random cases into the probabilities.
+    const atol = /rising/.test(test) ? 1e-4 : 2e-5;
     const ref = attentionRef(qd, kd, vd, sh, opts);
-    expectClose(await g.read(y), ref, { rtol: 0, atol: 2e-5 });
+    expectClose(await g.read(y), ref, { rtol: 0, atol });
     const gr = attentionGradRef(qd, kd, vd, gd, sh, opts);
     for (const [t, want] of [
       [q, gr.dq],
@@ -207,7 +217,7 @@ describe('attention at S 129 (several blocks and tiles)', () => {
       [v, gr.dv],
     ] as const) {
       const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-      expectClose(await g.read(grads.get(t)!), want, { rtol: 0, atol: 2e-5 * scale });
+      expectClose(await g.read(grads.get(t)!), want, { rtol: 0, atol: atol * scale });
     }
     for (const t of grads.values()) t.dispose();
     for (const t of [q, k, v, y]) t.dispose();
