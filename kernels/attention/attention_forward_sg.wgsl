@@ -3,16 +3,17 @@
 // mask words), computed as two small matmuls per tile the way matmul_sg.wgsl does, so that values are
 // shared through subgroupBroadcast instead of loaded by every lane.
 // A workgroup is 8 lanes in one subgroup, for 16 query rows (two blocks of 8) and one head; key tiles are
-// 32 wide, lane L owning keys 4L..4L+3 of the tile. Scores: lane r's query row of each block is broadcast
-// to all, each lane forms the 16 x 4 scores of its keys. Softmax: a row's running maximum moves (by
-// subgroupMax) only in a tile where a score passes it by more than RESCALE, so most tiles skip rescaling
-// the accumulators, probabilities stay below exp(RESCALE) and the result is unchanged; each lane keeps its
+// 32 wide, lane L owning keys 4L..4L+3 of the tile. On these adapters a storage load is a loop over the
+// lanes and the components, bounds-checked each, while private memory is read a whole vector at a time;
+// so each lane copies its query row of each block into private memory once, and every key and value row
+// loaded serves 16 queries. Scores: lane r's query row of each block is broadcast to all, each lane forms
+// the 16 x 4 scores of its keys. Softmax: the running maxima move only in a tile where some row's score
+// passes its maximum by more than RESCALE (one subgroupAny per tile), so most tiles skip rescaling the
+// accumulators; probabilities stay below exp(RESCALE) and the result is unchanged. Each lane keeps its
 // share of the row sums, added across lanes (subgroupAdd) at the end. Output: lane L owns the vec4 columns
 // L, L + 8, ... of the head dim, and each lane's 16 x 4 probabilities are broadcast in turn
-// (subgroupShuffle) to weight the value rows. On these adapters a load costs a loop over the lanes, so
-// each key and value row loaded serving 16 queries rather than 8 is what makes the second block pay. Needs
-// D % 4 == 0 and the subgroups feature with at least 8 lanes. The block words at p.blockOffset are (lo,
-// hi) per block of 16 queries.
+// (subgroupShuffle) to weight the value rows. Needs D % 4 == 0, D <= 128 and the subgroups feature with at
+// least 8 lanes. The block words at p.blockOffset are (lo, hi) per block of 16 queries.
 enable subgroups;
 // subgroupAny's result is the same in every lane, so what it guards is subgroup-uniform.
 diagnostic(off, subgroup_uniformity);
@@ -29,12 +30,16 @@ override D: u32 = 64u;
 
 // vec4 columns of the head dim per lane: ceil(D / 32), at most 128 / 32.
 const NV_MAX: u32 = 4u;
+// vec4 columns of the head dim: D / 4, at most 128 / 4.
+const D4_MAX: u32 = 32u;
 // Query rows per workgroup: RB blocks of 8. Every private array indexed by a loop counter is as long as
 // the loop, which makes the compiler unroll the loop and keep the array in registers.
 const RB: u32 = 2u;
 const ROWS: u32 = 8u * RB;
 const NEG: f32 = -3.0e38;
 const RESCALE: f32 = 8.0;
+// A row's maximum before its first key: far above NEG, so that exp(NEG - EMPTY) is 0 for masked keys.
+const EMPTY: f32 = -1.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;
@@ -91,6 +96,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     qBase[b] = (min(i0 + 8u * b + lane, p.seq - 1u) * p.hq + head) * d4;
   }
 
+  var qOwn: array<array<vec4f, D4_MAX>, RB>;
+  for (var bl = 0u; bl < RB; bl++) {
+    for (var dv = 0u; dv < D4_MAX; dv++) {
+      if (dv < d4) {
+        qOwn[bl][dv] = q[qBase[bl] + dv];
+      }
+    }
+  }
   // Each row's key range; a row past the end gets an empty one.
   var kLo: array<u32, ROWS>;
   var kHi: array<u32, ROWS>;
@@ -104,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
   var m: array<f32, ROWS>;
   var l: array<f32, ROWS>;
   for (var r = 0u; r < ROWS; r++) {
-    m[r] = NEG;
+    m[r] = EMPTY;
     l[r] = 0.0;
   }
 
@@ -128,13 +141,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
     for (var r = 0u; r < ROWS; r++) {
       sc[r] = vec4f(0.0);
     }
-    for (var dv = 0u; dv < d4; dv++) {
+    // As long as qOwn rather than d4, so that it unrolls and qOwn stays in registers.
+    for (var dv = 0u; dv < D4_MAX; dv++) {
+      if (dv >= d4) {
+        break;
+      }
       let a = k[k0 + dv];
       let b = k[k1 + dv];
       let c = k[k2 + dv];
       let e = k[k3 + dv];
       for (var bl = 0u; bl < RB; bl++) {
-        let qs = broadcast8(q[qBase[bl] + dv]);
+        let qs = broadcast8(qOwn[bl][dv]);
         for (var r = 0u; r < 8u; r++) {
           let x = qs[r];
           sc[8u * bl + r] += vec4f(dot(x, a), dot(x, b), dot(x, c), dot(x, e));
@@ -142,21 +159,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       }
     }
 
-    var probs: array<vec4f, ROWS>;
+    var lmax: array<f32, ROWS>;
+    var grow = false;
     for (var r = 0u; r < ROWS; r++) {
       let ok = keyOk & (keys >= vec4u(kLo[r])) & (keys < vec4u(kHi[r]));
       let s = select(vec4f(NEG), sc[r] * p.scale, ok);
-      let lmax = max(max(s.x, s.y), max(s.z, s.w));
-      if (subgroupAny(lmax > m[r] + RESCALE)) {
-        let tmax = subgroupMax(lmax);
-        let corr = exp(m[r] - tmax);
+      sc[r] = s;
+      lmax[r] = max(max(s.x, s.y), max(s.z, s.w));
+      grow = grow || lmax[r] > m[r] + RESCALE;
+    }
+    if (subgroupAny(grow)) {
+      for (var r = 0u; r < ROWS; r++) {
+        let tmax = subgroupMax(lmax[r]);
+        let moves = tmax > m[r] + RESCALE;
+        let corr = select(1.0, exp(m[r] - tmax), moves);
         l[r] *= corr;
-        for (var c = 0u; c < nv; c++) {
+        for (var c = 0u; c < NV_MAX; c++) {
           acc[r][c] *= corr;
         }
-        m[r] = tmax;
+        m[r] = select(m[r], tmax, moves);
       }
-      let pr = select(vec4f(0.0), exp(s - vec4f(m[r])), ok);
+    }
+    var probs: array<vec4f, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+      let pr = exp(sc[r] - vec4f(m[r]));
       l[r] += pr.x + pr.y + pr.z + pr.w;
       probs[r] = pr;
     }
