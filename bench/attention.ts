@@ -1,15 +1,14 @@
 // Attention forward against a peer: our attention() and onnxruntime-web's MultiHeadAttention contrib op
 // (its WebGPU EP, which carries its flash-attention path) at Qwen2-VL-2B's head shape, causal, both
-// GPU-resident (no host transfer in the timed part). MultiHeadAttention has one head count for queries,
-// keys and values, so both sides run 12 query and 12 kv heads. FLOPs: 2 S^2 x head dim x heads (a causal
-// forward, half of the 4 S^2 D H of the two products).
+// GPU-resident (no host transfer in the timed part) and timed run for run in turn. MultiHeadAttention
+// has one head count for queries, keys and values, so both sides run 12 query and 12 kv heads. FLOPs:
+// 2 S^2 x head dim x heads (a causal forward, half of the 4 S^2 D H of the two products).
 import { noGrad } from '../src/gpu/autograd.ts';
 import type { Gpu } from '../src/gpu/context.ts';
 import { attention } from '../src/gpu/ops/attention.ts';
 import { filled } from './fill.ts';
-import { ort } from './matmul.ts';
 import { ortWebgpuAttention } from './ort.ts';
-import { gflops, measureQueued } from './timing.ts';
+import { againstOrt } from './peer.ts';
 
 export interface AttentionRow {
   name: string;
@@ -38,23 +37,22 @@ export async function benchAttention(
     const n = s.seq * s.heads * s.headDim;
     const [q, k, v] = [1, 2, 3].map((seed) => gpu.tensor(filled(n, seed), shape));
     const flops = 2 * s.seq * s.seq * s.headDim * s.heads;
-    let ours: number;
+    let versus: { ours: number; theirs: number | null };
     try {
-      const t = await measureQueued(
-        () => noGrad(gpu, () => attention(gpu, q!, k!, v!, { causal: true })).dispose(),
-        () => gpu.sync(),
-        { runs },
+      versus = await againstOrt(
+        {
+          queue: () => noGrad(gpu, () => attention(gpu, q!, k!, v!, { causal: true })).dispose(),
+          wait: () => gpu.sync(),
+        },
+        () => ortWebgpuAttention(gpu.device, s.seq, s.heads, s.headDim, true),
+        flops,
+        runs,
+        log,
       );
-      ours = gflops(flops, t.medianMs);
     } finally {
       for (const x of [q, k, v]) x!.dispose();
     }
-    const theirs = await ort(
-      () => ortWebgpuAttention(gpu.device, s.seq, s.heads, s.headDim, true),
-      flops,
-      runs,
-      log,
-    );
+    const { ours, theirs } = versus;
     const row: AttentionRow = {
       name: s.name,
       seq: s.seq,

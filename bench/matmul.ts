@@ -5,8 +5,9 @@ import type { Gpu } from '../src/gpu/context.ts';
 import { matmul } from '../src/gpu/ops/matmul.ts';
 import type { DType } from '../src/gpu/tensor.ts';
 import { filled } from './fill.ts';
-import { type OrtMatmulBench, ortWasmMatmul, ortWebgpuMatmul } from './ort.ts';
-import { gflops, measureQueued } from './timing.ts';
+import { ortWasmMatmul, ortWebgpuMatmul } from './ort.ts';
+import { againstOrt, ort } from './peer.ts';
+import { gflops, measureQueued, type Queued } from './timing.ts';
 
 export interface MatmulRow {
   name: string;
@@ -29,56 +30,24 @@ export const MATMUL_SHAPES: { name: string; m: number; k: number; n: number }[] 
   { name: 'qwen2vl-2b-mlp-down', m: 512, k: 8960, n: 1536 },
 ];
 
-async function ours(
+/** Our matmul on fresh inputs, as a queued kernel; `dispose` frees its tensors. */
+function ours(
   gpu: Gpu,
   m: number,
   k: number,
   n: number,
-  runs: number,
   weights: DType = 'f32',
-): Promise<number> {
+): Queued & { dispose(): void } {
   const a = gpu.tensor(filled(m * k, 1), [m, k]);
   const b = gpu.tensor(filled(k * n, 2), [k, n], weights);
   const c = gpu.empty([m, n]);
-  try {
-    const t = await measureQueued(
-      () => void matmul(gpu, a, b, { out: c }),
-      () => gpu.sync(),
-      { runs },
-    );
-    return gflops(2 * m * k * n, t.medianMs);
-  } finally {
-    for (const x of [a, b, c]) x.dispose();
-  }
-}
-
-/** GFLOP/s of an onnxruntime-web runner, or null (logged) when ORT cannot build or run it. */
-export async function ort(
-  make: () => Promise<OrtMatmulBench>,
-  flops: number,
-  runs: number,
-  log: (s: string) => void,
-): Promise<number | null> {
-  try {
-    const bench = await make();
-    try {
-      return gflops(
-        flops,
-        (
-          await measureQueued(
-            () => bench.run(),
-            () => bench.wait(),
-            { runs },
-          )
-        ).medianMs,
-      );
-    } finally {
-      await bench.dispose();
-    }
-  } catch (e) {
-    log(`  onnxruntime-web failed: ${(e as Error).message}`);
-    return null;
-  }
+  return {
+    queue: () => void matmul(gpu, a, b, { out: c }),
+    wait: () => gpu.sync(),
+    dispose: () => {
+      for (const x of [a, b, c]) x.dispose();
+    },
+  };
 }
 
 export async function benchMatmul(
@@ -90,11 +59,27 @@ export async function benchMatmul(
   for (const s of MATMUL_SHAPES) {
     if (only && !only.test(s.name)) continue;
     const flops = 2 * s.m * s.k * s.n;
+    const f32 = ours(gpu, s.m, s.k, s.n);
+    let versus: { ours: number; theirs: number | null };
+    try {
+      versus = await againstOrt(f32, () => ortWebgpuMatmul(gpu.device, s.m, s.k, s.n), flops, runs, log);
+    } finally {
+      f32.dispose();
+    }
+    let f16: number | null = null;
+    if (gpu.hasF16) {
+      const side = ours(gpu, s.m, s.k, s.n, 'f16');
+      try {
+        f16 = gflops(flops, (await measureQueued(side.queue, side.wait, { runs })).medianMs);
+      } finally {
+        side.dispose();
+      }
+    }
     const row: MatmulRow = {
       ...s,
-      ours_gflops: await ours(gpu, s.m, s.k, s.n, runs),
-      ours_f16_gflops: gpu.hasF16 ? await ours(gpu, s.m, s.k, s.n, runs, 'f16') : null,
-      ort_webgpu_gflops: await ort(() => ortWebgpuMatmul(gpu.device, s.m, s.k, s.n), flops, runs, log),
+      ours_gflops: versus.ours,
+      ours_f16_gflops: f16,
+      ort_webgpu_gflops: versus.theirs,
       ort_wasm_gflops: await ort(() => ortWasmMatmul(s.m, s.k, s.n), flops, runs, log),
     };
     log(
